@@ -1,1 +1,56 @@
-fn main() {}
+//! `rerank`: two-stage retrieval with cross-encoder rerankers, from the command line.
+//!
+//! Errors go to stderr as one `error: …` line with a non-zero exit code, never a backtrace.
+
+mod commands;
+mod input;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "rerank",
+    version,
+    about = "Cross-encoder reranking and two-stage retrieval"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Score (query, document) pairs from a JSONL file with a cross-encoder.
+    Score(commands::score::Args),
+    /// Rank documents (one per line, or JSONL {"text": ...}) against a query.
+    Rank(commands::rank::Args),
+    /// Show what a model folder or hub id holds: architecture, labels, max length, dtype.
+    Info(commands::info::Args),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Score(a) => commands::score::run(a),
+        Command::Rank(a) => commands::rank::run(a),
+        Command::Info(a) => commands::info::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
