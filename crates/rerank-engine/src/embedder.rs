@@ -1,0 +1,323 @@
+//! Bi-encoder embeddings: a sentence-transformers folder (`modules.json`, `1_Pooling`,
+//! `2_Normalize`, `sentence_bert_config.json`, prompts in `config_sentence_transformers.json`)
+//! on the same [`Transformer`] as the cross-encoders, as `SentenceTransformer.encode`.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use candle_core::Device;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::batch;
+use crate::config::EncoderConfig;
+use crate::cross_encoder::default_max_length;
+use crate::error::{EngineError, Result};
+use crate::model::{encoder_prefix, Transformer};
+use crate::pooling::{self, Pooling, PoolingConfig};
+use crate::st_config::{read_optional_json, SideConfig};
+use crate::tokenize::{Encoded, TextTokenizer};
+use crate::weights::Weights;
+
+/// Load-time options of an [`Embedder`].
+#[derive(Debug, Clone)]
+pub struct EmbedderOptions {
+    /// Lower the default max length (tokens, special tokens included).
+    pub max_length: Option<usize>,
+    /// Texts per forward pass (after length sorting). Default 32.
+    pub batch_size: usize,
+    /// Prefix for queries (e5's `"query: "`, bge's instruction). Default: the folder's
+    /// `prompts["query"]`.
+    pub query_prompt: Option<String>,
+    /// Prefix for passages (e5's `"passage: "`). Default: the folder's `prompts["document"]`
+    /// (or `prompts["passage"]`).
+    pub document_prompt: Option<String>,
+}
+
+impl Default for EmbedderOptions {
+    fn default() -> Self {
+        EmbedderOptions {
+            max_length: None,
+            batch_size: 32,
+            query_prompt: None,
+            document_prompt: None,
+        }
+    }
+}
+
+/// What was loaded.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmbedderInfo {
+    pub path: PathBuf,
+    pub architecture: String,
+    /// Embedding dimensions (`hidden_size`).
+    pub dims: usize,
+    /// Effective max sequence length in tokens (special tokens included).
+    pub max_length: usize,
+    pub pooling: Pooling,
+    pub include_prompt: bool,
+    /// Whether embeddings are L2-normalised (`2_Normalize` in modules.json).
+    pub normalize: bool,
+    pub query_prompt: String,
+    pub document_prompt: String,
+    pub stored_dtype: String,
+}
+
+/// A sentence-transformers bi-encoder.
+pub struct Embedder {
+    transformer: Transformer,
+    tokenizer: TextTokenizer,
+    config: EncoderConfig,
+    info: EmbedderInfo,
+    batch_size: usize,
+    fingerprint: OnceLock<String>,
+}
+
+#[derive(Deserialize)]
+struct ModuleEntry {
+    #[serde(default)]
+    path: String,
+    #[serde(rename = "type", default)]
+    kind: String,
+}
+
+#[derive(Deserialize, Default)]
+struct StEmbedderConfig {
+    #[serde(default)]
+    prompts: HashMap<String, String>,
+}
+
+impl Embedder {
+    /// Loads a bi-encoder from a local folder: a sentence-transformers folder, or a bare
+    /// BERT / XLM-R model (mean pooling, no normalisation, as sentence-transformers would build).
+    ///
+    /// Errors: missing / malformed files and tensors (naming them), unsupported pooling modes,
+    /// `max_length` beyond the position table.
+    pub fn from_dir(path: impl AsRef<Path>, options: EmbedderOptions) -> Result<Self> {
+        let dir = path.as_ref();
+        if !dir.is_dir() {
+            return Err(EngineError::NotFound {
+                path: dir.to_path_buf(),
+                reason: "not a directory".into(),
+            });
+        }
+        let config = EncoderConfig::from_file(&dir.join("config.json"))?;
+        let side = SideConfig::read(dir)?;
+        let modules: Option<Vec<ModuleEntry>> = read_optional_json(dir, "modules.json")?;
+        let modules = modules.unwrap_or_default();
+        let pooling_path = modules
+            .iter()
+            .find(|m| m.kind.ends_with("Pooling"))
+            .map(|m| m.path.clone())
+            .unwrap_or_else(|| "1_Pooling".into());
+        let pooling = PoolingConfig::read(dir, &pooling_path)?;
+        let normalize = modules.iter().any(|m| m.kind.ends_with("Normalize"));
+        let st: StEmbedderConfig =
+            read_optional_json(dir, "config_sentence_transformers.json")?.unwrap_or_default();
+        let tokenizer = TextTokenizer::from_file(&dir.join("tokenizer.json"))?;
+        let device = Device::Cpu;
+        let weights = Weights::from_dir(dir, &device)?;
+        let prefix = encoder_prefix(&weights, config.family);
+        let transformer = Transformer::load(&weights, &prefix, &config, &device)?;
+        let mut max_length = default_max_length(&side, &config);
+        if let Some(requested) = options.max_length {
+            if requested > config.max_positions() {
+                return Err(EngineError::InvalidArgument(format!(
+                    "max_length {requested} exceeds the model's {} positions",
+                    config.max_positions()
+                )));
+            }
+            max_length = requested;
+        }
+        tokenizer.encode_texts(&[""], max_length)?;
+        let prompt = |key: &[&str]| -> String {
+            key.iter()
+                .find_map(|k| st.prompts.get(*k).cloned())
+                .unwrap_or_default()
+        };
+        let info = EmbedderInfo {
+            path: dir.to_path_buf(),
+            architecture: config.architecture.clone(),
+            dims: config.hidden_size,
+            max_length,
+            pooling: pooling.pooling,
+            include_prompt: pooling.include_prompt,
+            normalize,
+            query_prompt: options.query_prompt.unwrap_or_else(|| prompt(&["query"])),
+            document_prompt: options
+                .document_prompt
+                .unwrap_or_else(|| prompt(&["document", "passage"])),
+            stored_dtype: weights
+                .stored_dtype
+                .map(|d| format!("{d:?}").to_uppercase())
+                .unwrap_or_else(|| "unknown".into()),
+        };
+        Ok(Embedder {
+            transformer,
+            tokenizer,
+            config,
+            info,
+            batch_size: options.batch_size.max(1),
+            fingerprint: OnceLock::new(),
+        })
+    }
+
+    /// Dimensions, pooling, normalisation, prompts and lengths of the loaded model.
+    pub fn info(&self) -> &EmbedderInfo {
+        &self.info
+    }
+
+    /// The model's tokenizer (e.g. to count tokens when chunking).
+    pub fn tokenizer(&self) -> &TextTokenizer {
+        &self.tokenizer
+    }
+
+    /// Tokens of `text` without special tokens (for chunk sizing).
+    pub fn count_tokens(&self, text: &str) -> usize {
+        self.tokenizer
+            .inner()
+            .encode(text, false)
+            .map(|e| e.len())
+            .unwrap_or(0)
+    }
+
+    /// Embeds a query with the query prompt. Returns `[dims]` f32.
+    pub fn embed_query(&self, query: &str) -> Result<Vec<f32>> {
+        Ok(self
+            .embed_with_prompt(&[query], &self.info.query_prompt)?
+            .remove(0))
+    }
+
+    /// Embeds passages with the document prompt. Returns `[n][dims]` f32, in input order.
+    pub fn embed_documents(&self, documents: &[&str]) -> Result<Vec<Vec<f32>>> {
+        self.embed_with_prompt(documents, &self.info.document_prompt)
+    }
+
+    /// Embeds texts as given (no prompt). Returns `[n][dims]` f32, in input order.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        self.embed_with_prompt(texts, "")
+    }
+
+    /// Embeds texts prefixed with `prompt`, as `SentenceTransformer.encode(texts, prompt=…)`.
+    pub fn embed_with_prompt(&self, texts: &[&str], prompt: &str) -> Result<Vec<Vec<f32>>> {
+        let prefixed: Vec<String>;
+        let inputs: Vec<&str> = if prompt.is_empty() {
+            texts.to_vec()
+        } else {
+            prefixed = texts.iter().map(|t| format!("{prompt}{t}")).collect();
+            prefixed.iter().map(String::as_str).collect()
+        };
+        let encoded = self.tokenizer.encode_texts(&inputs, self.info.max_length)?;
+        // Tokens of the prompt that pooling skips when include_prompt is false
+        // (sentence-transformers: the prompt's length with special tokens, minus the last one).
+        let skip = if prompt.is_empty() || self.info.include_prompt {
+            0
+        } else {
+            self.tokenizer
+                .encode_texts(&[prompt], self.info.max_length)?[0]
+                .input_ids
+                .len()
+                .saturating_sub(1)
+        };
+        self.embed_encoded(&encoded, skip)
+    }
+
+    /// Embeds already tokenized texts; `skip_prefix` leading tokens are left out of pooling.
+    pub fn embed_encoded(&self, encoded: &[Encoded], skip_prefix: usize) -> Result<Vec<Vec<f32>>> {
+        let dims = self.info.dims;
+        let lengths: Vec<usize> = encoded.iter().map(|e| e.input_ids.len()).collect();
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); encoded.len()];
+        for group in batch::plan(&lengths, self.batch_size) {
+            let items: Vec<&Encoded> = group.iter().map(|&i| &encoded[i]).collect();
+            let input = batch::build_input(
+                &items,
+                self.config.family,
+                self.config.pad_token_id,
+                self.config.type_vocab_size == 1,
+            );
+            let hidden = self
+                .transformer
+                .forward(&input)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            let l = input.seq_len;
+            for (row, &i) in group.iter().enumerate() {
+                let mut mask = input.attention_mask[row * l..(row + 1) * l].to_vec();
+                mask.iter_mut().take(skip_prefix).for_each(|m| *m = 0);
+                let h = &hidden[row * l * dims..(row + 1) * l * dims];
+                let mut v = pooling::pool(self.info.pooling, h, &mask, dims);
+                if self.info.normalize {
+                    pooling::normalize(&mut v);
+                }
+                out[i] = v;
+            }
+        }
+        Ok(out)
+    }
+
+    /// A stable identity of the model's numbers (config, pooling, tokenizer, sampled weight
+    /// bytes), hex SHA-256. Two paths to the same model give the same fingerprint; an index
+    /// built with one embedder refuses another. Computed once, on first use.
+    pub fn fingerprint(&self) -> Result<String> {
+        if let Some(f) = self.fingerprint.get() {
+            return Ok(f.clone());
+        }
+        let f = fingerprint_dir(&self.info.path)?;
+        Ok(self.fingerprint.get_or_init(|| f).clone())
+    }
+}
+
+/// Hashes the small files whole and each weights file by its length, first 1 MiB (the
+/// safetensors header and first tensors) and 16 evenly spaced 64 KiB samples.
+fn fingerprint_dir(dir: &Path) -> Result<String> {
+    let mut h = Sha256::new();
+    for name in [
+        "config.json",
+        "tokenizer.json",
+        "modules.json",
+        "1_Pooling/config.json",
+        "sentence_bert_config.json",
+        "config_sentence_transformers.json",
+    ] {
+        let p = dir.join(name);
+        if let Ok(bytes) = std::fs::read(&p) {
+            h.update(name.as_bytes());
+            h.update(&bytes);
+        }
+    }
+    let mut weight_files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| EngineError::bad_file(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| x == "safetensors" || x == "bin")
+        })
+        .collect();
+    weight_files.sort();
+    for p in weight_files {
+        let mut f = std::fs::File::open(&p).map_err(|e| EngineError::bad_file(&p, e))?;
+        let len = f
+            .metadata()
+            .map_err(|e| EngineError::bad_file(&p, e))?
+            .len();
+        h.update(len.to_le_bytes());
+        let mut buf = vec![0u8; 1 << 20];
+        let mut sample = |offset: u64, size: usize, h: &mut Sha256| -> Result<()> {
+            f.seek(SeekFrom::Start(offset))
+                .map_err(|e| EngineError::bad_file(&p, e))?;
+            let n = (&mut f)
+                .take(size as u64)
+                .read(&mut buf[..size])
+                .map_err(|e| EngineError::bad_file(&p, e))?;
+            h.update(&buf[..n]);
+            Ok(())
+        };
+        sample(0, 1 << 20, &mut h)?;
+        for k in 0..16u64 {
+            sample(len / 16 * k, 64 << 10, &mut h)?;
+        }
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
