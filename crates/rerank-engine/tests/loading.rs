@@ -20,7 +20,10 @@ fn try_load(dir: &Path, options: CrossEncoderOptions) -> Result<CrossEncoder, En
 fn load_err(dir: &Path) -> EngineError {
     match try_load(dir, CrossEncoderOptions::default()) {
         Ok(_) => panic!("{} loaded but should have been refused", dir.display()),
-        Err(e) => e,
+        Err(e) => {
+            eprintln!("{}: {e}", dir.display());
+            e
+        }
     }
 }
 
