@@ -5,15 +5,34 @@ use crate::config::Family;
 use crate::model::{bert, xlm_roberta, ModelInput};
 use crate::tokenize::Encoded;
 
-/// Groups input indices into batches of at most `batch_size` sequences, longest first, so
-/// that sequences of similar length share a batch (little padding).
+/// Padded tokens one forward pass may hold (batch × longest sequence).
+pub const MAX_BATCH_TOKENS: usize = 16_384;
+
+/// Groups input indices into batches, longest first, so that sequences of similar length
+/// share a batch. A batch holds at most `batch_size` sequences and [`MAX_BATCH_TOKENS`] padded
+/// tokens, and a new batch starts when a sequence is more than 25 % shorter than the batch's
+/// first (longest) one, so that little compute is spent on padding.
 pub fn plan(lengths: &[usize], batch_size: usize) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..lengths.len()).collect();
     order.sort_by(|&a, &b| lengths[b].cmp(&lengths[a]).then(a.cmp(&b)));
-    order
-        .chunks(batch_size.max(1))
-        .map(<[usize]>::to_vec)
-        .collect()
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    for i in order {
+        if let Some(&first) = current.first() {
+            let longest = lengths[first].max(1);
+            let full = current.len() >= batch_size.max(1)
+                || (current.len() + 1) * longest > MAX_BATCH_TOKENS
+                || lengths[i] * 4 < longest * 3;
+            if full {
+                batches.push(std::mem::take(&mut current));
+            }
+        }
+        current.push(i);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
 }
 
 /// Builds the right-padded model input for `items`.
@@ -78,8 +97,17 @@ mod tests {
 
     #[test]
     fn plan_sorts_by_length_and_covers_every_index_once() {
-        let batches = plan(&[3, 9, 1, 9, 5], 2);
-        assert_eq!(batches, vec![vec![1, 3], vec![4, 0], vec![2]]);
+        let batches = plan(&[8, 9, 1, 9, 7], 2);
+        assert_eq!(batches, vec![vec![1, 3], vec![0, 4], vec![2]]);
+    }
+
+    #[test]
+    fn plan_does_not_pad_short_sequences_to_long_ones() {
+        // 512 and 11 tokens never share a batch, whatever the batch size.
+        let batches = plan(&[512, 11, 500, 12], 32);
+        assert_eq!(batches, vec![vec![0, 2], vec![3, 1]]);
+        let tokens_cap = plan(&vec![512; 40], 64);
+        assert!(tokens_cap.iter().all(|b| b.len() * 512 <= MAX_BATCH_TOKENS));
     }
 
     #[test]

@@ -15,8 +15,11 @@
 pub mod batch;
 pub mod config;
 pub mod cross_encoder;
+pub mod embedder;
 pub mod error;
+pub mod hub;
 pub mod model;
+pub mod pooling;
 pub mod resolve;
 pub mod score;
 pub mod st_config;
@@ -24,5 +27,6 @@ pub mod tokenize;
 pub mod weights;
 
 pub use cross_encoder::{CrossEncoder, CrossEncoderOptions, ModelInfo};
+pub use embedder::{Embedder, EmbedderInfo, EmbedderOptions};
 pub use error::{EngineError, Result};
 pub use score::{Prediction, RankedDocument};
