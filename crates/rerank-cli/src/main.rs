@@ -23,6 +23,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Chunk files, embed the passages with a bi-encoder and add them to a persistent index.
+    Index(commands::index::Args),
+    /// Two-stage search: first stage top-k (dense, BM25 or hybrid), cross-encoder top-n.
+    Search(commands::search::Args),
+    /// Embed texts with a bi-encoder.
+    Embed(commands::embed::Args),
     /// Score (query, document) pairs from a JSONL file with a cross-encoder.
     Score(commands::score::Args),
     /// Rank documents (one per line, or JSONL {"text": ...}) against a query.
@@ -41,6 +47,9 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Index(a) => commands::index::run(a),
+        Command::Search(a) => commands::search::run(a),
+        Command::Embed(a) => commands::embed::run(a),
         Command::Score(a) => commands::score::run(a),
         Command::Rank(a) => commands::rank::run(a),
         Command::Info(a) => commands::info::run(a),

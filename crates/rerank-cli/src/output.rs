@@ -20,3 +20,12 @@ pub fn json_line(out: &mut impl Write, value: &serde_json::Value) -> io::Result<
     serde_json::to_writer(&mut *out, value)?;
     out.write_all(b"\n")
 }
+
+/// First `max` characters of `text` on one line (whitespace runs folded).
+pub fn snippet(text: &str, max: usize) -> String {
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &one_line[..i]),
+        None => one_line,
+    }
+}

@@ -1,8 +1,11 @@
 //! One module per subcommand.
 
+pub mod embed;
+pub mod index;
 pub mod info;
 pub mod rank;
 pub mod score;
+pub mod search;
 
 use anyhow::{Context, Result};
 use rerank_engine::{CrossEncoder, CrossEncoderOptions};

@@ -58,18 +58,14 @@ pub fn run(args: Args) -> Result<()> {
             )?;
         } else {
             let value = if args.raw_scores { r.logit } else { r.score };
-            writeln!(out, "{}\t{value:.4}\t{}", rank + 1, snippet(text, 160))?;
+            writeln!(
+                out,
+                "{}\t{value:.4}\t{}",
+                rank + 1,
+                output::snippet(text, 160)
+            )?;
         }
     }
     out.flush()?;
     Ok(())
-}
-
-/// First `max` characters of `text` on one line.
-fn snippet(text: &str, max: usize) -> String {
-    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match one_line.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &one_line[..i]),
-        None => one_line,
-    }
 }

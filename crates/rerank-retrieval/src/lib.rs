@@ -1,0 +1,27 @@
+//! # rerank-retrieval
+//!
+//! The two-stage pipeline around the engine: ingest files, split them into passages measured in
+//! the embedder's tokens, keep passages + vectors + an HNSW graph + a BM25 index in one
+//! persistent directory, retrieve top-k (dense, BM25 or hybrid), and rerank to top_n with a
+//! cross-encoder — with LangChain's names (`Retriever`, `CrossEncoderReranker`,
+//! `ContextualCompressionRetriever`).
+
+pub mod chunk;
+pub mod compression;
+pub mod document;
+pub mod error;
+pub mod index;
+pub mod ingest;
+pub mod pipeline;
+pub mod retriever;
+
+pub use compression::{ContextualCompressionRetriever, CrossEncoderReranker, DocumentCompressor};
+pub use document::Document;
+pub use error::{Result, RetrievalError};
+pub use retriever::{Bm25Retriever, DenseRetriever, HybridRetriever, Retriever};
+
+/// Counts the tokens of a text, as the embedder's tokenizer would (without special tokens).
+/// Chunk sizes are measured with it.
+pub trait TokenCounter {
+    fn count_tokens(&self, text: &str) -> usize;
+}

@@ -1,0 +1,188 @@
+//! First-stage retrievers over an [`Index`]: dense (bi-encoder + HNSW), BM25, and hybrid
+//! (reciprocal-rank fusion), behind LangChain's `Retriever` idea.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rerank_engine::Embedder;
+
+use crate::error::{Result, RetrievalError};
+use crate::index::Index;
+use crate::Document;
+
+/// Anything that returns the top-k documents for a query, best first.
+pub trait Retriever: Send + Sync {
+    /// At most `k` documents, best first, with `score` set to this retriever's score.
+    fn retrieve(&self, query: &str, k: usize) -> Result<Vec<Document>>;
+
+    /// A short name for logs and output (`dense`, `bm25`, `hybrid`).
+    fn name(&self) -> &'static str;
+}
+
+fn documents(index: &Index, hits: Vec<(usize, f32)>) -> Vec<Document> {
+    hits.into_iter()
+        .map(|(ordinal, score)| {
+            let mut d = index.passage(ordinal).clone();
+            d.score = score;
+            d
+        })
+        .collect()
+}
+
+/// Embeds the query with the index's bi-encoder and searches the HNSW graph
+/// (or every vector when `exact`). `score` = cosine similarity.
+pub struct DenseRetriever {
+    pub index: Arc<Index>,
+    pub embedder: Arc<Embedder>,
+    /// Brute-force search instead of HNSW (small collections, recall checks).
+    pub exact: bool,
+}
+
+impl DenseRetriever {
+    /// Errors with [`RetrievalError::EmbedderMismatch`] when `embedder` is not the model that
+    /// built `index`.
+    pub fn new(index: Arc<Index>, embedder: Arc<Embedder>) -> Result<Self> {
+        index.check_embedder(&crate::pipeline::embedder_id(
+            &embedder,
+            &index.embedder().name,
+        )?)?;
+        Ok(DenseRetriever {
+            index,
+            embedder,
+            exact: false,
+        })
+    }
+}
+
+impl Retriever for DenseRetriever {
+    fn retrieve(&self, query: &str, k: usize) -> Result<Vec<Document>> {
+        let mut q = self.embedder.embed_query(query)?;
+        rerank_engine::pooling::normalize(&mut q);
+        let hits = if self.exact {
+            self.index.search_exact(&q, k)?
+        } else {
+            self.index.search_dense(&q, k)?
+        };
+        Ok(documents(&self.index, hits))
+    }
+
+    fn name(&self) -> &'static str {
+        "dense"
+    }
+}
+
+/// BM25 over the passages' text (tantivy). `score` = BM25 score.
+pub struct Bm25Retriever {
+    pub index: Arc<Index>,
+}
+
+impl Retriever for Bm25Retriever {
+    fn retrieve(&self, query: &str, k: usize) -> Result<Vec<Document>> {
+        let hits = self.index.search_bm25(query, k)?;
+        Ok(documents(&self.index, hits))
+    }
+
+    fn name(&self) -> &'static str {
+        "bm25"
+    }
+}
+
+/// Reciprocal-rank fusion of several retrievers (as LangChain's `EnsembleRetriever`):
+/// `score(d) = Σ_r weight_r / (rrf_k + rank_r(d))` with 1-based ranks; each retriever is asked
+/// for `k` documents; ties keep the order of first appearance.
+pub struct HybridRetriever {
+    pub retrievers: Vec<(Box<dyn Retriever>, f32)>,
+    /// The RRF constant (60 in the original paper and in LangChain).
+    pub rrf_k: f32,
+}
+
+impl HybridRetriever {
+    /// Dense + BM25 with equal weights and `rrf_k = 60`.
+    pub fn dense_bm25(dense: DenseRetriever, bm25: Bm25Retriever) -> Self {
+        HybridRetriever {
+            retrievers: vec![(Box::new(dense), 1.0), (Box::new(bm25), 1.0)],
+            rrf_k: 60.0,
+        }
+    }
+}
+
+/// Fuses ranked lists by reciprocal rank; documents are identified by `id`.
+pub fn reciprocal_rank_fusion(
+    lists: Vec<(Vec<Document>, f32)>,
+    rrf_k: f32,
+    k: usize,
+) -> Vec<Document> {
+    let mut fused: Vec<Document> = Vec::new();
+    let mut position: HashMap<String, usize> = HashMap::new();
+    for (list, weight) in lists {
+        for (rank, doc) in list.into_iter().enumerate() {
+            let add = weight / (rrf_k + rank as f32 + 1.0);
+            match position.get(&doc.id) {
+                Some(&i) => fused[i].score += add,
+                None => {
+                    position.insert(doc.id.clone(), fused.len());
+                    let mut d = doc;
+                    d.score = add;
+                    fused.push(d);
+                }
+            }
+        }
+    }
+    // Stable sort: equal scores keep first-appearance order. Scores are finite sums.
+    fused.sort_by(|a, b| b.score.total_cmp(&a.score));
+    fused.truncate(k);
+    fused
+}
+
+impl Retriever for HybridRetriever {
+    fn retrieve(&self, query: &str, k: usize) -> Result<Vec<Document>> {
+        if self.retrievers.is_empty() {
+            return Err(RetrievalError::InvalidArgument(
+                "hybrid retriever without retrievers".into(),
+            ));
+        }
+        let lists = self
+            .retrievers
+            .iter()
+            .map(|(r, w)| Ok((r.retrieve(query, k)?, *w)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(reciprocal_rank_fusion(lists, self.rrf_k, k))
+    }
+
+    fn name(&self) -> &'static str {
+        "hybrid"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(id: &str) -> Document {
+        Document {
+            id: id.into(),
+            text: id.into(),
+            metadata: Default::default(),
+            score: 0.0,
+        }
+    }
+
+    #[test]
+    fn rrf_rewards_documents_found_by_both() {
+        let dense = vec![doc("a"), doc("b"), doc("c")];
+        let bm25 = vec![doc("c"), doc("d"), doc("a")];
+        let fused = reciprocal_rank_fusion(vec![(dense, 1.0), (bm25, 1.0)], 60.0, 4);
+        let ids: Vec<&str> = fused.iter().map(|d| d.id.as_str()).collect();
+        // a: 1/61 + 1/63, c: 1/63 + 1/61 (equal: a first by appearance), b: 1/62, d: 1/62.
+        assert_eq!(ids, vec!["a", "c", "b", "d"]);
+        assert!((fused[0].score - (1.0 / 61.0 + 1.0 / 63.0)).abs() < 1e-7);
+    }
+
+    #[test]
+    fn rrf_respects_weights_and_k() {
+        let fused =
+            reciprocal_rank_fusion(vec![(vec![doc("x")], 1.0), (vec![doc("y")], 2.0)], 60.0, 1);
+        assert_eq!(fused.len(), 1);
+        assert_eq!(fused[0].id, "y");
+    }
+}
