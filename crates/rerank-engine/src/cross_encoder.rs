@@ -223,9 +223,10 @@ impl CrossEncoder {
                 self.pad_id,
                 self.config.type_vocab_size == 1,
             );
-            let logits = self.model.forward(&input)?.to_vec2::<f32>()?;
-            for (&i, row) in group.iter().zip(logits) {
-                out[i] = Some(Prediction::from_logits(row));
+            let logits = self.model.logits(&input)?;
+            let labels = self.model.num_labels();
+            for (&i, row) in group.iter().zip(logits.chunks_exact(labels)) {
+                out[i] = Some(Prediction::from_logits(row.to_vec()));
             }
         }
         Ok(out

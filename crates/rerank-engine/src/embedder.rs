@@ -237,11 +237,7 @@ impl Embedder {
                 self.config.pad_token_id,
                 self.config.type_vocab_size == 1,
             );
-            let hidden = self
-                .transformer
-                .forward(&input)?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
+            let hidden = self.transformer.hidden_states(&input)?;
             let l = input.seq_len;
             for (row, &i) in group.iter().enumerate() {
                 let mut mask = input.attention_mask[row * l..(row + 1) * l].to_vec();

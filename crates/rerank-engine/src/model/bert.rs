@@ -1,12 +1,12 @@
 //! BERT specifics: absolute position ids from 0 and the `BertForSequenceClassification` head
 //! (pooler dense + tanh on `[CLS]`, then `classifier`); see `modeling_bert.py` in transformers.
 
-use candle_core::{Module, Tensor};
-
-use super::layers::Linear;
+use super::layers::load_linear;
 use super::NOT_A_CROSS_ENCODER;
 use crate::config::EncoderConfig;
 use crate::error::Result;
+use crate::kernels::activation;
+use crate::kernels::gemm::PackedLinear;
 use crate::weights::Weights;
 
 /// Position ids of one BERT sequence of `len` tokens: `0..len`.
@@ -16,8 +16,8 @@ pub fn position_ids(len: usize) -> impl Iterator<Item = u32> {
 
 /// `bert.pooler.dense` + `classifier`.
 pub struct BertClassificationHead {
-    pooler: Linear,
-    classifier: Linear,
+    pooler: PackedLinear,
+    classifier: PackedLinear,
 }
 
 impl BertClassificationHead {
@@ -29,8 +29,8 @@ impl BertClassificationHead {
             .map(|d| d[0])
             .unwrap_or(cfg.id2label_len.unwrap_or(1));
         Ok(BertClassificationHead {
-            classifier: Linear::load(w, "classifier", h, num_labels, NOT_A_CROSS_ENCODER)?,
-            pooler: Linear::load(
+            classifier: load_linear(w, "classifier", h, num_labels, NOT_A_CROSS_ENCODER)?,
+            pooler: load_linear(
                 w,
                 &format!("{prefix}pooler.dense"),
                 h,
@@ -44,9 +44,13 @@ impl BertClassificationHead {
         self.classifier.out_dim()
     }
 
-    /// `cls`: `[batch, hidden]` → logits `[batch, num_labels]`.
-    pub fn forward(&self, cls: &Tensor) -> Result<Tensor> {
-        let pooled = self.pooler.forward(cls)?.tanh()?;
-        Ok(self.classifier.forward(&pooled)?)
+    /// `cls`: `[batch, hidden]` f32 row-major → logits `[batch, num_labels]`.
+    pub fn forward(&self, cls: &[f32], batch: usize) -> Vec<f32> {
+        let mut pooled = vec![0f32; batch * self.pooler.out_dim()];
+        self.pooler.forward(cls, batch, &mut pooled);
+        activation::tanh(&mut pooled);
+        let mut logits = vec![0f32; batch * self.classifier.out_dim()];
+        self.classifier.forward(&pooled, batch, &mut logits);
+        logits
     }
 }

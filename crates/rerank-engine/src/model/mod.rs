@@ -7,13 +7,13 @@ mod encoder;
 mod layers;
 pub mod xlm_roberta;
 
-use candle_core::{Device, IndexOp, Tensor};
+use candle_core::{Device, Tensor};
 
 use crate::config::{EncoderConfig, Family};
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::weights::Weights;
 pub use embeddings::Embeddings;
-pub use encoder::Encoder;
+pub use encoder::{Encoder, EncoderOutput, TokenLayout};
 
 /// A padded batch ready for the model, all row-major `[batch, seq_len]` flattened.
 #[derive(Debug, Clone)]
@@ -25,6 +25,26 @@ pub struct ModelInput {
     pub attention_mask: Vec<u8>,
     pub batch: usize,
     pub seq_len: usize,
+}
+
+impl ModelInput {
+    /// Checks that the four arrays hold `batch × seq_len` values.
+    fn check(&self) -> Result<()> {
+        let n = self.batch * self.seq_len;
+        let lens = [
+            self.input_ids.len(),
+            self.token_type_ids.len(),
+            self.position_ids.len(),
+            self.attention_mask.len(),
+        ];
+        if lens.iter().any(|&l| l != n) {
+            return Err(EngineError::InvalidArgument(format!(
+                "model input arrays have lengths {lens:?}, expected batch {} × seq_len {} = {n}",
+                self.batch, self.seq_len
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Embeddings + encoder stack of a BERT / XLM-R model (`BertModel` without its pooler).
@@ -46,7 +66,8 @@ pub fn encoder_prefix(w: &Weights, family: Family) -> String {
 }
 
 impl Transformer {
-    /// Loads `{prefix}embeddings.*` and `{prefix}encoder.*`.
+    /// Loads `{prefix}embeddings.*` and `{prefix}encoder.*` (weights converted to f32 and
+    /// packed for the kernels).
     pub fn load(w: &Weights, prefix: &str, cfg: &EncoderConfig, device: &Device) -> Result<Self> {
         Ok(Transformer {
             embeddings: Embeddings::load(w, prefix, cfg)?,
@@ -56,17 +77,50 @@ impl Transformer {
         })
     }
 
-    /// Runs the encoder. Returns the last hidden state `[batch, seq_len, hidden]` f32.
+    /// Hidden width.
+    pub fn hidden_size(&self) -> usize {
+        self.hidden_size
+    }
+
+    /// Runs the encoder. Returns the last hidden state `[batch, seq_len, hidden]` f32 as a
+    /// candle tensor (see [`Transformer::hidden_states`]).
     pub fn forward(&self, input: &ModelInput) -> Result<Tensor> {
-        let (b, l) = (input.batch, input.seq_len);
-        let n = b * l;
-        let ids = Tensor::from_slice(&input.input_ids, n, &self.device)?;
-        let pos = Tensor::from_slice(&input.position_ids, n, &self.device)?;
-        let types = Tensor::from_slice(&input.token_type_ids, n, &self.device)?;
-        let hidden = self.embeddings.forward(&ids, &pos, &types)?;
-        let bias = encoder::mask_bias(&input.attention_mask, b, l, &self.device)?;
-        let out = self.encoder.forward(hidden, &bias, b, l)?;
-        Ok(out.reshape((b, l, self.hidden_size))?)
+        let hidden = self.hidden_states(input)?;
+        Ok(Tensor::from_vec(
+            hidden,
+            (input.batch, input.seq_len, self.hidden_size),
+            &self.device,
+        )?)
+    }
+
+    /// Runs the encoder. Returns the last hidden state `[batch, seq_len, hidden]` f32,
+    /// row-major. Real tokens (mask 1) and position 0 match PyTorch; other padding positions
+    /// are not computed and hold 0 (every pooling ignores them).
+    pub fn hidden_states(&self, input: &ModelInput) -> Result<Vec<f32>> {
+        input.check()?;
+        let h = self.hidden_size;
+        let layout = TokenLayout::from_mask(&input.attention_mask, input.batch, input.seq_len);
+        let x = self.embeddings.forward(input, &layout.tokens)?;
+        let x = self.encoder.forward(x, &layout, EncoderOutput::AllTokens);
+        let mut out = vec![0f32; input.batch * input.seq_len * h];
+        for (row, &flat) in x.chunks_exact(h.max(1)).zip(&layout.tokens) {
+            out[flat * h..(flat + 1) * h].copy_from_slice(row);
+        }
+        Ok(out)
+    }
+
+    /// Runs the encoder for the first token of every sequence only (the input of a
+    /// classification head): `[batch, hidden]` f32, row-major.
+    pub fn first_token_states(&self, input: &ModelInput) -> Result<Vec<f32>> {
+        input.check()?;
+        if input.seq_len == 0 {
+            return Err(EngineError::InvalidArgument(
+                "empty sequences have no first token".into(),
+            ));
+        }
+        let layout = TokenLayout::from_mask(&input.attention_mask, input.batch, input.seq_len);
+        let x = self.embeddings.forward(input, &layout.tokens)?;
+        Ok(self.encoder.forward(x, &layout, EncoderOutput::FirstTokens))
     }
 }
 
@@ -113,14 +167,27 @@ impl SequenceClassifier {
         self.num_labels
     }
 
-    /// `logits`: `[batch, num_labels]` f32, the raw classifier output.
+    /// `logits`: `[batch, num_labels]` f32, the raw classifier output, as a candle tensor.
     pub fn forward(&self, input: &ModelInput) -> Result<Tensor> {
-        let hidden = self.transformer.forward(input)?;
-        let first = hidden.i((.., 0, ..))?.contiguous()?;
-        match &self.head {
-            ClassificationHead::Bert(h) => h.forward(&first),
-            ClassificationHead::XlmRoberta(h) => h.forward(&first),
+        let logits = self.logits(input)?;
+        Ok(Tensor::from_vec(
+            logits,
+            (input.batch, self.num_labels),
+            &self.transformer.device,
+        )?)
+    }
+
+    /// `logits`: `[batch, num_labels]` f32 row-major, the raw classifier output.
+    pub fn logits(&self, input: &ModelInput) -> Result<Vec<f32>> {
+        if input.batch == 0 {
+            input.check()?;
+            return Ok(Vec::new());
         }
+        let first = self.transformer.first_token_states(input)?;
+        Ok(match &self.head {
+            ClassificationHead::Bert(h) => h.forward(&first, input.batch),
+            ClassificationHead::XlmRoberta(h) => h.forward(&first, input.batch),
+        })
     }
 }
 

@@ -2,12 +2,12 @@
 //! non-pad tokens (`create_position_ids_from_input_ids` in transformers), and the
 //! `XLMRobertaClassificationHead` (dense → tanh → out_proj on `<s>`).
 
-use candle_core::{Module, Tensor};
-
-use super::layers::Linear;
+use super::layers::load_linear;
 use super::NOT_A_CROSS_ENCODER;
 use crate::config::EncoderConfig;
 use crate::error::Result;
+use crate::kernels::activation;
+use crate::kernels::gemm::PackedLinear;
 use crate::weights::Weights;
 
 /// Position ids of one XLM-R sequence: `padding_idx + cumsum(id != padding_idx)` for
@@ -27,8 +27,8 @@ pub fn position_ids(ids: &[u32], padding_idx: u32) -> impl Iterator<Item = u32> 
 
 /// `classifier.dense` + `classifier.out_proj`.
 pub struct RobertaClassificationHead {
-    dense: Linear,
-    out_proj: Linear,
+    dense: PackedLinear,
+    out_proj: PackedLinear,
 }
 
 impl RobertaClassificationHead {
@@ -40,8 +40,8 @@ impl RobertaClassificationHead {
             .map(|d| d[0])
             .unwrap_or(cfg.id2label_len.unwrap_or(1));
         Ok(RobertaClassificationHead {
-            out_proj: Linear::load(w, "classifier.out_proj", h, num_labels, NOT_A_CROSS_ENCODER)?,
-            dense: Linear::load(w, "classifier.dense", h, h, NOT_A_CROSS_ENCODER)?,
+            out_proj: load_linear(w, "classifier.out_proj", h, num_labels, NOT_A_CROSS_ENCODER)?,
+            dense: load_linear(w, "classifier.dense", h, h, NOT_A_CROSS_ENCODER)?,
         })
     }
 
@@ -49,10 +49,15 @@ impl RobertaClassificationHead {
         self.out_proj.out_dim()
     }
 
-    /// `first`: `[batch, hidden]` (the `<s>` token) → logits `[batch, num_labels]`.
-    pub fn forward(&self, first: &Tensor) -> Result<Tensor> {
-        let x = self.dense.forward(first)?.tanh()?;
-        Ok(self.out_proj.forward(&x)?)
+    /// `first`: `[batch, hidden]` f32 row-major (the `<s>` token) → logits
+    /// `[batch, num_labels]`.
+    pub fn forward(&self, first: &[f32], batch: usize) -> Vec<f32> {
+        let mut x = vec![0f32; batch * self.dense.out_dim()];
+        self.dense.forward(first, batch, &mut x);
+        activation::tanh(&mut x);
+        let mut logits = vec![0f32; batch * self.out_proj.out_dim()];
+        self.out_proj.forward(&x, batch, &mut logits);
+        logits
     }
 }
 
