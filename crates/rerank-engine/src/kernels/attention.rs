@@ -109,7 +109,21 @@ pub fn multi_head_attention(
     dims: AttentionDims,
     scale: f32,
 ) {
-    multi_head_attention_isa(Isa::active(), q, k, v, out, spans, dims, scale);
+    multi_head_attention_isa(Isa::active(), q, k, v, out, spans, dims, scale, true);
+}
+
+/// [`multi_head_attention`] on the calling thread only (for callers that are already
+/// parallel tasks).
+pub fn multi_head_attention_serial(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    out: &mut [f32],
+    spans: &[SeqSpan],
+    dims: AttentionDims,
+    scale: f32,
+) {
+    multi_head_attention_isa(Isa::active(), q, k, v, out, spans, dims, scale, false);
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -122,6 +136,7 @@ pub(crate) fn multi_head_attention_isa(
     spans: &[SeqSpan],
     dims: AttentionDims,
     scale: f32,
+    parallel: bool,
 ) {
     let (heads, d) = (dims.heads, dims.head_dim);
     let fits = |len: usize, start: usize, rows: usize, l: HeadLayout| {
@@ -157,9 +172,9 @@ pub(crate) fn multi_head_attention_isa(
             let sc = &mut *guard;
             let (nq, nk, d) = (s.q_len, s.k_len, dims.head_dim);
             let mr = isa.mr();
-            // Row stride of Sᵀ: the kernel reads `mr` queries per key, all inside the row.
-            let ld = nq.div_ceil(mr).max(1) * mr;
-            let ld = ld.max(nq.div_ceil(16) * 16);
+            // Row stride of Sᵀ: the kernel reads `mr` queries per key, all inside the row;
+            // a multiple of 16 floats keeps rows on cache lines.
+            let ld = (nq.div_ceil(mr) * mr).div_ceil(16).max(1) * 16;
             sc.scores.ensure(nk * ld);
             sc.stats.ensure(2 * ld);
             let n_pad = d.div_ceil(NR) * NR;
@@ -174,9 +189,9 @@ pub(crate) fn multi_head_attention_isa(
                 row[nq..].fill(0.0);
             }
             let sp = st.as_mut_ptr();
-            // SAFETY: spans were checked against the buffers above: K rows k_start.. + nk and
-            // Q rows q_start.. + nq, columns col.. + d, are readable; Sᵀ holds nk × ld ≥
-            // nk × nq floats and does not overlap them.
+            // SAFETY: spans were checked against the buffers above: this head's d columns of
+            // K rows k_start.. + nk and Q rows q_start.. + nq are readable; Sᵀ holds
+            // nk × ld ≥ nk × nq floats and does not overlap them.
             unsafe {
                 gemm_strided_serial_isa(
                     isa,
@@ -210,9 +225,9 @@ pub(crate) fn multi_head_attention_isa(
                     for i0 in (0..nq).step_by(mr) {
                         // SAFETY: A = Pᵀ rows k0.. + kb, columns i0.. + mr ≤ ld of Sᵀ; B is
                         // one packed panel of kb × NR; the tile is output rows
-                        // q_start + i0.. + min(mr, nq − i0) (< the span, checked above),
-                        // columns col + j·NR.. + min(NR, d − j·NR) of this head — written by
-                        // this task only, and `out` outlives the scoped parallel loop.
+                        // q_start + i0.. + min(mr, nq − i0) (inside the span, checked above)
+                        // × this head's columns j·NR.. + min(NR, d − j·NR) — written by this
+                        // task only, and `out` outlives the scoped parallel loop.
                         unsafe {
                             microkernel::run(
                                 isa,
@@ -238,7 +253,7 @@ pub(crate) fn multi_head_attention_isa(
             }
         });
     };
-    if tasks <= 1 || rayon::current_num_threads() <= 1 {
+    if !parallel || tasks <= 1 || rayon::current_num_threads() <= 1 {
         (0..tasks).for_each(run);
     } else {
         (0..tasks).into_par_iter().for_each(run);
@@ -339,6 +354,7 @@ mod tests {
                 &spans,
                 dims,
                 scale,
+                true,
             );
             let ph = HeadLayout::per_head(tokens, d);
             let dims = AttentionDims {
@@ -358,6 +374,7 @@ mod tests {
                 &spans,
                 dims,
                 scale,
+                true,
             );
             assert_eq!(got, want, "{isa:?}");
         }
@@ -413,6 +430,7 @@ mod tests {
                 &spans,
                 dims,
                 scale,
+                true,
             );
             for s in spans {
                 for h in 0..heads {

@@ -8,14 +8,16 @@
 //!   4×32 scalar);
 //! - [`pack`]: packing of GEMM operands into panels (AVX-512 16×16 transposes);
 //! - [`gemm`]: `C = A · Wᵀ (+ bias)` with weights packed once ([`gemm::PackedLinear`]), cache
-//!   blocking, packing of `A`, 2-D task parallelism (rayon), and a strided variant for
-//!   attention;
+//!   blocking, packing of `A`, 2-D task parallelism (rayon), row-major or per-head output
+//!   blocks, and a strided variant for attention;
 //! - [`vmath`]: accurate `exp` and `erf` (scalar and 16-lane AVX-512);
 //! - [`activation`]: GELU (erf and tanh forms), ReLU, SiLU, tanh over slices;
 //! - [`norm`]: LayerNorm, with the residual add fused;
-//! - [`softmax`]: scaled softmax over the last dimension;
+//! - [`softmax`]: scaled softmax over rows or over columns (transposed scores);
 //! - [`embed`]: embedding gather + add;
-//! - [`attention`]: multi-head self-attention over the real (unpadded) tokens of each sequence.
+//! - [`attention`]: multi-head self-attention over the real (unpadded) tokens of each sequence,
+//!   parallel over (sequence, head), scores computed transposed so that the probabilities feed
+//!   the GEMM micro-kernel without repacking.
 //!
 //! All matrices are row-major `f32` slices. Numerics follow PyTorch's CPU kernels (two-pass
 //! LayerNorm statistics, `x · 0.5 · (1 + erf(x/√2))`, max-subtracted softmax); results differ

@@ -18,7 +18,9 @@ use super::layers::{load_layer_norm, LinearWeights};
 use crate::config::{EncoderConfig, HiddenAct};
 use crate::error::Result;
 use crate::kernels::activation;
-use crate::kernels::attention::{multi_head_attention, AttentionDims, HeadLayout, SeqSpan};
+use crate::kernels::attention::{
+    multi_head_attention, multi_head_attention_serial, AttentionDims, HeadLayout, SeqSpan,
+};
 use crate::kernels::buffer::AlignedVec;
 use crate::kernels::gemm::{OutLayout, PackedLinear, MC};
 use crate::kernels::isa::Isa;
@@ -110,7 +112,12 @@ struct RowScratch {
 
 thread_local! {
     static ROW_SCRATCH: RefCell<RowScratch> = RefCell::new(RowScratch::default());
+    /// Q/K/V and attention buffers of the per-sequence tasks running on this thread.
+    static SEQ_WORKSPACE: RefCell<Workspace> = RefCell::new(Workspace::default());
 }
+
+/// Sequences per thread from which [`Encoder::forward`] runs one task per sequence.
+pub const SEQS_PER_THREAD: usize = 4;
 
 /// Activation buffers of one forward pass, kept between calls (fresh pages cost page faults
 /// and zeroing on every batch).
@@ -180,34 +187,94 @@ impl Encoder {
 
     /// Runs every layer on `x`: `[layout.tokens.len(), hidden]` embeddings. Returns the last
     /// hidden state of all tokens or of each sequence's first token (see [`EncoderOutput`]).
+    ///
+    /// Sequences never interact, so with enough of them (at least [`SEQS_PER_THREAD`] per
+    /// thread) each runs through all layers as one single-threaded task: no barrier between
+    /// layers, and a sequence's activations stay in its core's cache. Otherwise every product
+    /// is parallel on its own. Both give the same bits.
     pub fn forward(&self, x: Vec<f32>, layout: &TokenLayout, output: EncoderOutput) -> Vec<f32> {
         let h = self.hidden;
         let t = layout.tokens.len();
         assert_eq!(x.len(), t * h, "embeddings are not [{t}, {h}]");
+        let threads = rayon::current_num_threads();
+        if threads > 1 && layout.spans.len() >= SEQS_PER_THREAD * threads {
+            return self.forward_per_sequence(x, layout, output);
+        }
+        let mut x = x;
         // Buffers reused by every layer (and by the next call when free). Every element read
         // is written first in each layer, so stale contents are harmless.
         let mut guard = self.workspace.try_lock().ok();
         let mut local = Workspace::default();
         let ws = guard.as_deref_mut().unwrap_or(&mut local);
-        ws.qkv.resize(t * 3 * h, 0.0);
-        ws.ctx.resize(t * h, 0.0);
-        let out = self.run_layers(x, layout, output, &mut ws.qkv, &mut ws.ctx);
+        let first = self.run_layers(&mut x, &layout.spans, output, ws, true);
         if ws.qkv.len() + ws.ctx.len() > MAX_KEPT_WORKSPACE {
             *ws = Workspace::default();
         }
-        out
+        first.unwrap_or(x)
     }
 
-    fn run_layers(
+    /// [`Encoder::forward`] as one task per sequence.
+    fn forward_per_sequence(
         &self,
         mut x: Vec<f32>,
         layout: &TokenLayout,
         output: EncoderOutput,
-        qkv: &mut [f32],
-        ctx: &mut [f32],
     ) -> Vec<f32> {
         let h = self.hidden;
-        let t = layout.tokens.len();
+        // Each sequence's rows are contiguous and in order: cut x into one slice per sequence.
+        let mut parts: Vec<(&mut [f32], SeqSpan)> = Vec::with_capacity(layout.spans.len());
+        let mut rest: &mut [f32] = &mut x;
+        let mut row = 0;
+        for s in &layout.spans {
+            assert_eq!(s.q_start, row, "sequences must be contiguous");
+            let (mine, tail) = std::mem::take(&mut rest).split_at_mut(s.q_len * h);
+            rest = tail;
+            row += s.q_len;
+            // The same span, relative to the sequence's first row.
+            let local = SeqSpan {
+                q_start: 0,
+                k_start: s.k_start - s.q_start,
+                ..*s
+            };
+            parts.push((mine, local));
+        }
+        let firsts: Vec<Option<Vec<f32>>> = parts
+            .into_par_iter()
+            .map(|(xs, span)| {
+                SEQ_WORKSPACE.with(|cell| {
+                    let mut ws = cell.borrow_mut();
+                    let first = self.run_layers(xs, &[span], output, &mut ws, false);
+                    if ws.qkv.len() + ws.ctx.len() > MAX_KEPT_WORKSPACE {
+                        *ws = Workspace::default();
+                    }
+                    first
+                })
+            })
+            .collect();
+        match output {
+            EncoderOutput::AllTokens => x,
+            EncoderOutput::FirstTokens => firsts.into_iter().flatten().flatten().collect(),
+        }
+    }
+
+    /// Runs the layers on `x` (`[tokens, hidden]`, updated in place) for the sequences
+    /// `spans`, using `ws` for Q/K/V and the attention output; products are parallel when
+    /// `parallel`. Returns the first rows `[spans.len(), hidden]` for
+    /// [`EncoderOutput::FirstTokens`] (the last layer then runs for those rows only), `None`
+    /// for [`EncoderOutput::AllTokens`].
+    fn run_layers(
+        &self,
+        x: &mut [f32],
+        spans: &[SeqSpan],
+        output: EncoderOutput,
+        ws: &mut Workspace,
+        parallel: bool,
+    ) -> Option<Vec<f32>> {
+        let h = self.hidden;
+        let t = x.len() / h.max(1);
+        ws.qkv.resize(t * 3 * h, 0.0);
+        ws.ctx.resize(t * h, 0.0);
+        let (qkv, ctx) = (&mut ws.qkv[..], &mut ws.ctx[..]);
         let d = self.head_dim;
         let scale = (1.0 / (d as f64).sqrt()) as f32;
         // Q/K/V as one [tokens, head_dim] block per head when heads are whole kernel panels
@@ -234,95 +301,85 @@ impl Encoder {
             v: head_layout,
             ld_out: h,
         };
+        let qkv_proj = |layer: &Layer, a: &[f32], m: usize, cols, out: &mut [f32], l| {
+            if parallel {
+                layer.qkv.forward_into_layout(a, h, m, cols, out, l, false);
+            } else {
+                layer
+                    .qkv
+                    .forward_serial_layout(a, h, m, cols, out, l, false);
+            }
+        };
+        let attention = |q: &[f32], k: &[f32], v: &[f32], out: &mut [f32], s: &[SeqSpan], dims| {
+            if parallel {
+                multi_head_attention(q, k, v, out, s, dims, scale);
+            } else {
+                multi_head_attention_serial(q, k, v, out, s, dims, scale);
+            }
+        };
         let n_layers = self.layers.len();
         for (li, layer) in self.layers.iter().enumerate() {
             if output == EncoderOutput::FirstTokens && li + 1 == n_layers {
-                return self.last_layer_first_tokens(
-                    layer, &x, qkv, qkv_out, kv_offset, layout, dims, scale,
+                // Last layer for each sequence's first token only: keys and values of every
+                // token (the query columns too when they cannot be skipped on a panel
+                // boundary), everything else for one row per sequence.
+                let kv_cols = if h.is_multiple_of(NR) {
+                    h..3 * h
+                } else {
+                    0..3 * h
+                };
+                qkv_proj(layer, x, t, kv_cols, qkv, qkv_out);
+                let mut xq = first_rows(x, spans, h);
+                let b = spans.len();
+                let mut q = vec![0f32; b * h];
+                qkv_proj(layer, &xq, b, 0..h, &mut q, OutLayout::row_major(h));
+                let first_spans: Vec<SeqSpan> = spans
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| SeqSpan {
+                        q_start: i,
+                        q_len: 1,
+                        ..*s
+                    })
+                    .collect();
+                let mut ctx_q = vec![0f32; b * h];
+                let dims_q = AttentionDims {
+                    q: HeadLayout::row_major(h, d),
+                    ..dims
+                };
+                attention(
+                    &q,
+                    &qkv[kv_offset..],
+                    &qkv[2 * kv_offset..],
+                    &mut ctx_q,
+                    &first_spans,
+                    dims_q,
                 );
+                self.post_attention(layer, &mut xq, &ctx_q, parallel);
+                return Some(xq);
             }
-            layer
-                .qkv
-                .forward_into_layout(&x, h, t, 0..3 * h, qkv, qkv_out, false);
-            multi_head_attention(
+            qkv_proj(layer, x, t, 0..3 * h, qkv, qkv_out);
+            attention(
                 qkv,
                 &qkv[kv_offset..],
                 &qkv[2 * kv_offset..],
                 ctx,
-                &layout.spans,
+                spans,
                 dims,
-                scale,
             );
-            self.post_attention(layer, &mut x, ctx);
+            self.post_attention(layer, x, ctx, parallel);
         }
         match output {
-            EncoderOutput::AllTokens => x,
+            EncoderOutput::AllTokens => None,
             // Only without layers: the embeddings of the first tokens.
-            EncoderOutput::FirstTokens => first_rows(&x, layout, h),
+            EncoderOutput::FirstTokens => Some(first_rows(x, spans, h)),
         }
     }
 
-    /// The last layer for each sequence's first token only: keys and values for every token,
-    /// everything else for one row per sequence.
-    #[allow(clippy::too_many_arguments)]
-    fn last_layer_first_tokens(
-        &self,
-        layer: &Layer,
-        x: &[f32],
-        qkv: &mut [f32],
-        qkv_out: OutLayout,
-        kv_offset: usize,
-        layout: &TokenLayout,
-        dims: AttentionDims,
-        scale: f32,
-    ) -> Vec<f32> {
-        let h = self.hidden;
-        let t = layout.tokens.len();
-        let b = layout.spans.len();
-        // Keys and values of all tokens (the query columns too when they cannot be skipped
-        // on a panel boundary).
-        let kv_cols = if h.is_multiple_of(NR) {
-            h..3 * h
-        } else {
-            0..3 * h
-        };
-        layer
-            .qkv
-            .forward_into_layout(x, h, t, kv_cols, qkv, qkv_out, false);
-        let mut xq = first_rows(x, layout, h);
-        let mut q = vec![0f32; b * h];
-        layer.qkv.forward_into(&xq, h, b, 0..h, &mut q, h, false);
-        let spans: Vec<SeqSpan> = layout
-            .spans
-            .iter()
-            .enumerate()
-            .map(|(i, s)| SeqSpan {
-                q_start: i,
-                q_len: 1,
-                ..*s
-            })
-            .collect();
-        let mut ctx = vec![0f32; b * h];
-        let dims = AttentionDims {
-            q: HeadLayout::row_major(h, self.head_dim),
-            ..dims
-        };
-        multi_head_attention(
-            &q,
-            &qkv[kv_offset..],
-            &qkv[2 * kv_offset..],
-            &mut ctx,
-            &spans,
-            dims,
-            scale,
-        );
-        self.post_attention(layer, &mut xq, &ctx);
-        xq
-    }
-
-    /// `x ← LN2(y + FFN(y))` with `y = LN1(x + ctx·Woᵀ + bo)`, in parallel over blocks of
-    /// rows (each block's intermediate activations stay in the thread's cache).
-    fn post_attention(&self, layer: &Layer, x: &mut [f32], ctx: &[f32]) {
+    /// `x ← LN2(y + FFN(y))` with `y = LN1(x + ctx·Woᵀ + bo)`, by blocks of rows (each
+    /// block's intermediate activations stay in the thread's cache), in parallel over the
+    /// blocks when `parallel`.
+    fn post_attention(&self, layer: &Layer, x: &mut [f32], ctx: &[f32], parallel: bool) {
         let h = self.hidden;
         let inter_dim = self.intermediate;
         let rows = x.len() / h.max(1);
@@ -331,11 +388,14 @@ impl Encoder {
         }
         let threads = rayon::current_num_threads();
         let mr = Isa::active().mr();
-        let rb = rows
-            .div_ceil(2 * threads)
-            .div_ceil(mr)
-            .saturating_mul(mr)
-            .clamp(mr, MC);
+        let rb = if parallel {
+            rows.div_ceil(2 * threads)
+                .div_ceil(mr)
+                .saturating_mul(mr)
+                .clamp(mr, MC)
+        } else {
+            MC
+        };
         let fused_gelu = self.act == HiddenAct::GeluErf;
         let block = |(xb, cb): (&mut [f32], &[f32])| {
             let r = xb.len() / h;
@@ -363,20 +423,19 @@ impl Encoder {
                 layer.out_norm.forward_residual(xb, tmp);
             });
         };
-        if rows <= rb {
-            block((x, ctx));
-        } else {
+        if parallel && rows > rb {
             x.par_chunks_mut(rb * h)
                 .zip(ctx.par_chunks(rb * h))
                 .for_each(block);
+        } else {
+            x.chunks_mut(rb * h).zip(ctx.chunks(rb * h)).for_each(block);
         }
     }
 }
 
-/// Row `spans[i].q_start` of `x` for every sequence `i` → `[batch, h]`.
-fn first_rows(x: &[f32], layout: &TokenLayout, h: usize) -> Vec<f32> {
-    layout
-        .spans
+/// Row `spans[i].q_start` of `x` for every sequence `i` → `[spans.len(), h]`.
+fn first_rows(x: &[f32], spans: &[SeqSpan], h: usize) -> Vec<f32> {
+    spans
         .iter()
         .flat_map(|s| x[s.q_start * h..(s.q_start + 1) * h].iter().copied())
         .collect()
