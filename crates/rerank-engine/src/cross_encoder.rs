@@ -86,6 +86,35 @@ pub(crate) fn default_max_length(side: &SideConfig, cfg: &EncoderConfig) -> usiz
     .unwrap_or(512)
 }
 
+/// The load-time max length: `requested` if given (error when it exceeds the position
+/// table), else [`default_max_length`]. Shared by cross-encoders and embedders.
+pub(crate) fn effective_max_length(
+    side: &SideConfig,
+    cfg: &EncoderConfig,
+    requested: Option<usize>,
+) -> Result<usize> {
+    match requested {
+        Some(r) if r > cfg.max_positions() => Err(EngineError::InvalidArgument(format!(
+            "max_length {r} exceeds the model's {} positions",
+            cfg.max_positions()
+        ))),
+        Some(r) => Ok(r),
+        None => Ok(default_max_length(side, cfg)),
+    }
+}
+
+/// Errors with [`EngineError::NotFound`] unless `dir` is a directory.
+pub(crate) fn require_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        Ok(())
+    } else {
+        Err(EngineError::NotFound {
+            path: dir.to_path_buf(),
+            reason: "not a directory".into(),
+        })
+    }
+}
+
 impl CrossEncoder {
     /// Loads a reranker from a local Hugging Face folder (config.json, tokenizer.json and
     /// model.safetensors / shards / pytorch_model.bin, plus optional sentence-transformers files).
@@ -95,12 +124,7 @@ impl CrossEncoder {
     /// [`EngineError::InvalidArgument`] when `options.max_length` exceeds the position table.
     pub fn from_dir(path: impl AsRef<Path>, options: CrossEncoderOptions) -> Result<Self> {
         let dir = path.as_ref();
-        if !dir.is_dir() {
-            return Err(EngineError::NotFound {
-                path: dir.to_path_buf(),
-                reason: "not a directory".into(),
-            });
-        }
+        require_dir(dir)?;
         let config = EncoderConfig::from_file(&dir.join("config.json"))?;
         let side = SideConfig::read(dir)?;
         let tokenizer = TextTokenizer::from_file(&dir.join("tokenizer.json"))?;
@@ -115,16 +139,7 @@ impl CrossEncoder {
                 supported: "rerankers with 1 or 2 labels".into(),
             });
         }
-        let mut max_length = default_max_length(&side, &config);
-        if let Some(requested) = options.max_length {
-            if requested > config.max_positions() {
-                return Err(EngineError::InvalidArgument(format!(
-                    "max_length {requested} exceeds the model's {} positions",
-                    config.max_positions()
-                )));
-            }
-            max_length = requested;
-        }
+        let max_length = effective_max_length(&side, &config, options.max_length)?;
         // Fail now, not at the first request, if max_length cannot hold the special tokens.
         tokenizer.encode_pairs(&[("", "")], max_length)?;
         let pad_id = config.pad_token_id;

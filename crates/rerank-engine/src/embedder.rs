@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::batch;
 use crate::config::EncoderConfig;
-use crate::cross_encoder::default_max_length;
+use crate::cross_encoder::{effective_max_length, require_dir};
 use crate::error::{EngineError, Result};
 use crate::model::{encoder_prefix, Transformer};
 use crate::pooling::{self, Pooling, PoolingConfig};
@@ -97,12 +97,7 @@ impl Embedder {
     /// `max_length` beyond the position table.
     pub fn from_dir(path: impl AsRef<Path>, options: EmbedderOptions) -> Result<Self> {
         let dir = path.as_ref();
-        if !dir.is_dir() {
-            return Err(EngineError::NotFound {
-                path: dir.to_path_buf(),
-                reason: "not a directory".into(),
-            });
-        }
+        require_dir(dir)?;
         let config = EncoderConfig::from_file(&dir.join("config.json"))?;
         let side = SideConfig::read(dir)?;
         let modules: Option<Vec<ModuleEntry>> = read_optional_json(dir, "modules.json")?;
@@ -121,16 +116,7 @@ impl Embedder {
         let weights = Weights::from_dir(dir, &device)?;
         let prefix = encoder_prefix(&weights, config.family);
         let transformer = Transformer::load(&weights, &prefix, &config, &device)?;
-        let mut max_length = default_max_length(&side, &config);
-        if let Some(requested) = options.max_length {
-            if requested > config.max_positions() {
-                return Err(EngineError::InvalidArgument(format!(
-                    "max_length {requested} exceeds the model's {} positions",
-                    config.max_positions()
-                )));
-            }
-            max_length = requested;
-        }
+        let max_length = effective_max_length(&side, &config, options.max_length)?;
         tokenizer.encode_texts(&[""], max_length)?;
         let prompt = |key: &[&str]| -> String {
             key.iter()
