@@ -4,8 +4,12 @@
 Each output line is ``{"query": ..., "document": ...}``. The documents are
 consecutive word windows of a text (the 2022 State of the Union by default),
 each grown word by word until the pair ``(query, document)`` encodes, with
-special tokens ([CLS] q [SEP] d [SEP]), to ``--target-tokens`` (default 150)
-+- ``--tolerance`` (default 5) tokens for the given ``tokenizer.json``.
+special tokens ([CLS] q [SEP] d [SEP]), to its target length +- ``--tolerance``
+(default 5) tokens for the given ``tokenizer.json``. The target is
+``--target-tokens`` (default 150) for every pair, or, with ``--min-tokens`` and
+``--max-tokens``, drawn per pair uniformly from that range with ``--seed``
+(mixed lengths: ``--min-tokens 64 --max-tokens 256`` is what ``scripts/bench.sh``
+uses; the same seed gives the same targets for every tokenizer).
 The next window starts right after the previous one; the text wraps around
 when it runs out, so any N works.
 
@@ -21,6 +25,7 @@ this script's directory); paths given on the command line are used as given.
 
 import argparse
 import json
+import random
 import statistics
 import sys
 from pathlib import Path
@@ -45,7 +50,11 @@ def parse_args(argv=None):
     p.add_argument("--query", default=DEFAULT_QUERY, help=f"query for every pair (default {DEFAULT_QUERY!r})")
     p.add_argument("--target-tokens", type=int, default=150,
                    help="pair length in tokens, special tokens included (default 150)")
-    p.add_argument("--tolerance", type=int, default=5, help="allowed deviation from --target-tokens (default 5)")
+    p.add_argument("--min-tokens", type=int, default=None,
+                   help="with --max-tokens: draw each pair's target uniformly from [min, max] (mixed lengths)")
+    p.add_argument("--max-tokens", type=int, default=None, help="upper end of the mixed-length range")
+    p.add_argument("--seed", type=int, default=0, help="seed of the mixed-length targets (default 0)")
+    p.add_argument("--tolerance", type=int, default=5, help="allowed deviation from the target (default 5)")
     p.add_argument("--out", type=Path, default=None, help="output JSONL file (default: stdout)")
     return p.parse_args(argv)
 
@@ -62,13 +71,13 @@ def pair_len(tok: Tokenizer, query: str, doc: str) -> int:
     return len(tok.encode(query, doc, add_special_tokens=True).ids)
 
 
-def make_windows(words, tok, query, n, target, tol):
-    """Return a list of (document, token_count, start_word) for n consecutive windows."""
-    lo, hi = target - tol, target + tol
+def make_windows(words, tok, query, targets, tol):
+    """Return a list of (document, token_count, start_word), one consecutive window per target."""
     nwords = len(words)
     out = []
     start = 0
-    for i in range(n):
+    for i, target in enumerate(targets):
+        lo, hi = target - tol, target + tol
         count = 0
         length = pair_len(tok, query, "")
         # Grow word by word until the pair reaches the target length.
@@ -100,7 +109,16 @@ def main(argv=None):
     if not words:
         raise SystemExit(f"{args.text}: no words")
     tok = load_tokenizer(args.tokenizer)
-    windows = make_windows(words, tok, args.query, args.num_pairs, args.target_tokens, args.tolerance)
+    if (args.min_tokens is None) != (args.max_tokens is None):
+        raise SystemExit("--min-tokens and --max-tokens go together")
+    if args.min_tokens is not None:
+        if not 0 < args.min_tokens <= args.max_tokens:
+            raise SystemExit("need 0 < --min-tokens <= --max-tokens")
+        rng = random.Random(args.seed)
+        targets = [rng.randint(args.min_tokens, args.max_tokens) for _ in range(args.num_pairs)]
+    else:
+        targets = [args.target_tokens] * args.num_pairs
+    windows = make_windows(words, tok, args.query, targets, args.tolerance)
 
     lines = [json.dumps({"query": args.query, "document": doc}, ensure_ascii=False) + "\n"
              for doc, _, _ in windows]

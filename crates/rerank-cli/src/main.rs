@@ -35,6 +35,12 @@ enum Command {
     Rank(commands::rank::Args),
     /// Show what a model folder or hub id holds: architecture, labels, max length, dtype.
     Info(commands::info::Args),
+    /// HTTP server: TEI-, Cohere- and OpenAI-compatible rerank / embed routes and /search.
+    Serve(commands::serve::Args),
+    /// Retrieval quality on a BEIR set: nDCG@10, MRR@10, Recall@10/100 before and after reranking.
+    Eval(commands::eval::Args),
+    /// Time `rank` (1 query × N documents): pairs/s, ms/query, GFLOP/s against the fp32 peak.
+    Bench(commands::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +59,9 @@ fn main() -> ExitCode {
         Command::Score(a) => commands::score::run(a),
         Command::Rank(a) => commands::rank::run(a),
         Command::Info(a) => commands::info::run(a),
+        Command::Serve(a) => commands::serve::run(a),
+        Command::Eval(a) => commands::eval::run(a),
+        Command::Bench(a) => commands::bench::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

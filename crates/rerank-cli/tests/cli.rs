@@ -1,21 +1,14 @@
 //! The `rerank` binary end to end on the real cross-encoder: outputs compared with the PyTorch
 //! reference in `../shared/reference`, and clear errors (no panic) for bad input.
 
+mod common;
+
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-fn shared() -> PathBuf {
-    std::env::var_os("RERANK_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
-fn model(name: &str) -> String {
-    shared().join("models").join(name).display().to_string()
-}
+use common::{model, shared};
 
 fn reference() -> Value {
     let p = shared().join("reference/expected-minilm-l6-sotu-ce.json");

@@ -1,20 +1,14 @@
 //! `rerank index` / `search` / `embed` end to end on the 2022 State of the Union speech with the
 //! real bi-encoder and cross-encoder.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn shared() -> PathBuf {
-    std::env::var_os("RERANK_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
-fn model(name: &str) -> String {
-    shared().join("models").join(name).display().to_string()
-}
+use common::{model, shared};
 
 fn speech() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/state_of_the_union.txt")

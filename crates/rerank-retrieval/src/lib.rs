@@ -10,6 +10,7 @@ pub mod chunk;
 pub mod compression;
 pub mod document;
 pub mod error;
+pub mod eval;
 pub mod index;
 pub mod ingest;
 pub mod pipeline;

@@ -1,11 +1,14 @@
 //! One module per subcommand.
 
+pub mod bench;
 pub mod embed;
+pub mod eval;
 pub mod index;
 pub mod info;
 pub mod rank;
 pub mod score;
 pub mod search;
+pub mod serve;
 
 use anyhow::{Context, Result};
 use rerank_engine::{CrossEncoder, CrossEncoderOptions};

@@ -119,6 +119,12 @@ thread_local! {
 /// Sequences per thread from which [`Encoder::forward`] runs one task per sequence.
 pub const SEQS_PER_THREAD: usize = 4;
 
+/// Rows a per-sequence task aims at: consecutive short sequences share a task (and so each
+/// product) until they reach this many rows, so that the GEMM's partial row panels and the
+/// streaming of each weight matrix are paid once per group instead of once per sequence.
+/// Two kernel row blocks ([`MC`]).
+const GROUP_ROWS: usize = 2 * MC;
+
 /// Activation buffers of one forward pass, kept between calls (fresh pages cost page faults
 /// and zeroing on every batch).
 #[derive(Default)]
@@ -213,7 +219,8 @@ impl Encoder {
         first.unwrap_or(x)
     }
 
-    /// [`Encoder::forward`] as one task per sequence.
+    /// [`Encoder::forward`] as one single-threaded task per group of consecutive sequences
+    /// (see [`group_spans`]).
     fn forward_per_sequence(
         &self,
         mut x: Vec<f32>,
@@ -221,29 +228,35 @@ impl Encoder {
         output: EncoderOutput,
     ) -> Vec<f32> {
         let h = self.hidden;
-        // Each sequence's rows are contiguous and in order: cut x into one slice per sequence.
-        let mut parts: Vec<(&mut [f32], SeqSpan)> = Vec::with_capacity(layout.spans.len());
+        let min_tasks = SEQS_PER_THREAD * rayon::current_num_threads();
+        // Each sequence's rows are contiguous and in order: cut x into one slice per group.
+        let groups = group_spans(&layout.spans, min_tasks, GROUP_ROWS);
+        let mut parts: Vec<(&mut [f32], Vec<SeqSpan>)> = Vec::with_capacity(groups.len());
         let mut rest: &mut [f32] = &mut x;
         let mut row = 0;
-        for s in &layout.spans {
-            assert_eq!(s.q_start, row, "sequences must be contiguous");
-            let (mine, tail) = std::mem::take(&mut rest).split_at_mut(s.q_len * h);
+        for group in groups {
+            let first_row = row;
+            let mut local = Vec::with_capacity(group.len());
+            for s in &layout.spans[group] {
+                assert_eq!(s.q_start, row, "sequences must be contiguous");
+                row += s.q_len;
+                // The same span, relative to the group's first row.
+                local.push(SeqSpan {
+                    q_start: s.q_start - first_row,
+                    k_start: s.k_start - first_row,
+                    ..*s
+                });
+            }
+            let (mine, tail) = std::mem::take(&mut rest).split_at_mut((row - first_row) * h);
             rest = tail;
-            row += s.q_len;
-            // The same span, relative to the sequence's first row.
-            let local = SeqSpan {
-                q_start: 0,
-                k_start: s.k_start - s.q_start,
-                ..*s
-            };
             parts.push((mine, local));
         }
         let firsts: Vec<Option<Vec<f32>>> = parts
             .into_par_iter()
-            .map(|(xs, span)| {
+            .map(|(xs, spans)| {
                 SEQ_WORKSPACE.with(|cell| {
                     let mut ws = cell.borrow_mut();
-                    let first = self.run_layers(xs, &[span], output, &mut ws, false);
+                    let first = self.run_layers(xs, &spans, output, &mut ws, false);
                     if ws.qkv.len() + ws.ctx.len() > MAX_KEPT_WORKSPACE {
                         *ws = Workspace::default();
                     }
@@ -433,6 +446,35 @@ impl Encoder {
     }
 }
 
+/// Cuts `spans` into runs of consecutive sequences, each closed once it holds `target_rows`
+/// query rows (lowered to `1/min_groups` of all rows when that is smaller), and always keeping
+/// at least `min_groups` runs when there are that many sequences (each run is one parallel
+/// task). Returns index ranges.
+fn group_spans(
+    spans: &[SeqSpan],
+    min_groups: usize,
+    target_rows: usize,
+) -> Vec<std::ops::Range<usize>> {
+    let total: usize = spans.iter().map(|s| s.q_len).sum();
+    let target = target_rows.min(total / min_groups.max(1)).max(1);
+    let mut groups = Vec::new();
+    let need = min_groups.min(spans.len());
+    let (mut start, mut rows) = (0, 0);
+    for (i, s) in spans.iter().enumerate() {
+        rows += s.q_len;
+        // Extending this run to the next sequence would leave too few sequences for `need`.
+        let must_close = groups.len() + (spans.len() - i - 1) < need;
+        if rows >= target || must_close {
+            groups.push(start..i + 1);
+            (start, rows) = (i + 1, 0);
+        }
+    }
+    if start < spans.len() {
+        groups.push(start..spans.len());
+    }
+    groups
+}
+
 /// Row `spans[i].q_start` of `x` for every sequence `i` → `[spans.len(), h]`.
 fn first_rows(x: &[f32], spans: &[SeqSpan], h: usize) -> Vec<f32> {
     spans
@@ -444,6 +486,31 @@ fn first_rows(x: &[f32], spans: &[SeqSpan], h: usize) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn span(q_len: usize) -> SeqSpan {
+        SeqSpan {
+            q_start: 0,
+            q_len,
+            k_start: 0,
+            k_len: q_len,
+        }
+    }
+
+    #[test]
+    fn groups_cover_every_sequence_once_and_keep_enough_tasks() {
+        let spans: Vec<SeqSpan> = [200, 150, 150, 100, 90, 80, 70, 60, 50, 40]
+            .into_iter()
+            .map(span)
+            .collect();
+        // Target 336 rows, but at least 4 groups of the 990 rows: target 247.
+        let g = group_spans(&spans, 4, 336);
+        assert_eq!(g, vec![0..2, 2..4, 4..8, 8..10]);
+        // A sequence is never split, and asking for as many groups as sequences keeps each
+        // alone even when the row target would merge them.
+        assert_eq!(group_spans(&spans[..3], 3, 336), vec![0..1, 1..2, 2..3]);
+        let g = group_spans(&spans, 1, 10_000);
+        assert_eq!(g, vec![0..10]);
+    }
 
     #[test]
     fn layout_skips_padding_and_keeps_position_zero() {

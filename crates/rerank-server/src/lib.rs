@@ -1,0 +1,128 @@
+//! # rerank-server
+//!
+//! The HTTP server behind `rerank serve`: a drop-in for text-embeddings-inference
+//! (`/rerank`, `/embed`, `/predict`), Cohere (`/v1/rerank`, `/v2/rerank`) and OpenAI
+//! (`/v1/embeddings`) clients, plus two-stage `/search` over an index and operations routes
+//! (`/health`, `/info`, `/metrics`, `/openapi.json`).
+//!
+//! Requests are tokenized on tokio's blocking pool, queued (bounded: 429 when
+//! `max_concurrent_requests` are in flight) and merged by a single inference thread into model
+//! batches by a padded-token budget ([`batcher`]). Errors are JSON `{error, error_type}`
+//! ([`error::ApiError`]).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), rerank_server::ServerError> {
+//! use std::sync::Arc;
+//! use rerank_engine::CrossEncoder;
+//! use rerank_server::{AppState, Models, Named, ServerConfig};
+//! let model = CrossEncoder::from_dir("../shared/models/minilm-l6-sotu-ce", Default::default()).unwrap();
+//! let models = Models {
+//!     reranker: Some(Named { name: "minilm-l6-sotu-ce".into(), model: Arc::new(model) }),
+//!     ..Default::default()
+//! };
+//! let state = AppState::new(ServerConfig::default(), models);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! rerank_server::serve(listener, state, rerank_server::shutdown_signal()).await
+//! # }
+//! ```
+
+pub mod auth;
+pub mod batcher;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use error::{ApiError, ServerError};
+pub use state::{AppState, Models, Named, ServerConfig};
+
+/// Counts every answered request by matched route and status.
+async fn count_requests(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let response = next.run(req).await;
+    state.metrics.request(&route, response.status().as_u16());
+    response
+}
+
+/// The router with every route of [`openapi::ROUTES`], the body limit, the API key check and
+/// request counting.
+pub fn router(state: Arc<AppState>) -> Router {
+    use routes::{cohere, openai, ops, search, tei};
+    Router::new()
+        .route("/rerank", post(tei::rerank))
+        .route("/embed", post(tei::embed_route))
+        .route("/predict", post(tei::predict_route))
+        .route("/v1/rerank", post(cohere::rerank_v1))
+        .route("/v2/rerank", post(cohere::rerank_v2))
+        .route("/v1/embeddings", post(openai::embeddings))
+        .route("/search", post(search::search))
+        .route("/health", get(ops::health))
+        .route("/info", get(ops::info))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+        .fallback(ops::not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_api_key,
+        ))
+        .layer(DefaultBodyLimit::max(state.config.payload_limit))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then stops accepting connections
+/// and finishes the requests in flight before returning.
+///
+/// Errors: [`ServerError::Io`] when the listener fails.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received: finishing in-flight requests");
+}

@@ -1,0 +1,189 @@
+//! Cohere-compatible `POST /v1/rerank` and `POST /v2/rerank` (also what Voyage / Jina clients
+//! send: `top_k` is accepted as `top_n`).
+//!
+//! Defaults: `return_documents` is true on v1 and false on v2 (as Cohere); documents are
+//! truncated, never refused: the pair to the model's max length (`longest_first`) and, with
+//! `max_tokens_per_doc`, the document to about that many tokens. `model` is accepted and
+//! ignored (the loaded reranker answers). `relevance_score` is the sigmoid of the logit.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::State;
+use axum::Json;
+use rerank_engine::score;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::{check_query, count_tokens, predict, tokenize_pairs, Truncation};
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::state::AppState;
+
+/// A document as Cohere accepts it: a string or an object with a `text` field (other fields
+/// are kept and echoed back with `return_documents`).
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum DocumentInput {
+    Text(String),
+    Object(Map<String, Value>),
+}
+
+/// The body of `/v1/rerank` and `/v2/rerank`.
+#[derive(Debug, Deserialize)]
+pub struct CohereRerankRequest {
+    #[serde(default)]
+    pub model: Option<String>,
+    pub query: String,
+    pub documents: Vec<DocumentInput>,
+    /// Results to return (≥ 1); default all. `top_k` is an alias (Voyage, Jina).
+    #[serde(default, alias = "top_k")]
+    pub top_n: Option<i64>,
+    #[serde(default)]
+    pub return_documents: Option<bool>,
+    /// Truncate each document to about this many tokens (≥ 1).
+    #[serde(default)]
+    pub max_tokens_per_doc: Option<i64>,
+    /// Accepted for compatibility, ignored (one chunk per document).
+    #[serde(default)]
+    pub max_chunks_per_doc: Option<i64>,
+    /// Accepted for compatibility; only `text` is ranked.
+    #[serde(default)]
+    pub rank_fields: Option<Vec<String>>,
+}
+
+/// One ranked result.
+#[derive(Debug, Serialize)]
+pub struct CohereResult {
+    pub index: usize,
+    pub relevance_score: f64,
+    /// Present only with `return_documents: true` (never `null`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document: Option<Value>,
+}
+
+/// The answer: `{id, results, meta}`.
+#[derive(Debug, Serialize)]
+pub struct CohereRerankResponse {
+    pub id: String,
+    pub results: Vec<CohereResult>,
+    pub meta: Value,
+}
+
+fn request_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{nanos:016x}-{n:08x}")
+}
+
+fn document_text(i: usize, d: &DocumentInput) -> Result<String, ApiError> {
+    match d {
+        DocumentInput::Text(s) => Ok(s.clone()),
+        DocumentInput::Object(m) => match m.get("text") {
+            Some(Value::String(s)) => Ok(s.clone()),
+            _ => Err(ApiError::Validation(format!(
+                "documents[{i}]: an object document needs a string field `text`"
+            ))),
+        },
+    }
+}
+
+fn document_value(d: DocumentInput) -> Value {
+    match d {
+        DocumentInput::Text(s) => json!({ "text": s }),
+        DocumentInput::Object(m) => Value::Object(m),
+    }
+}
+
+async fn rerank(
+    state: Arc<AppState>,
+    req: CohereRerankRequest,
+    version: &'static str,
+) -> Result<Json<CohereRerankResponse>, ApiError> {
+    state.reranker()?;
+    check_query(&req.query)?;
+    let top_n = match req.top_n {
+        None => req.documents.len(),
+        Some(n) if n < 1 => {
+            return Err(ApiError::Validation(format!(
+                "`top_n` must be at least 1, got {n}"
+            )))
+        }
+        Some(n) => n as usize,
+    };
+    let truncation = match req.max_tokens_per_doc {
+        None => Truncation::Truncate,
+        Some(n) if n < 1 => {
+            return Err(ApiError::Validation(format!(
+                "`max_tokens_per_doc` must be at least 1, got {n}"
+            )))
+        }
+        Some(n) => Truncation::DocumentTokens(n as usize),
+    };
+    state.check_batch_size(req.documents.len(), "documents")?;
+    let texts: Vec<String> = req
+        .documents
+        .iter()
+        .enumerate()
+        .map(|(i, d)| document_text(i, d))
+        .collect::<Result<_, _>>()?;
+    let return_documents = req.return_documents.unwrap_or(version == "1");
+    let meta = |tokens: usize| {
+        json!({
+            "api_version": {"version": version},
+            "billed_units": {"search_units": 1},
+            "tokens": {"input_tokens": tokens, "output_tokens": 0}
+        })
+    };
+    if texts.is_empty() {
+        return Ok(Json(CohereRerankResponse {
+            id: request_id(),
+            results: Vec::new(),
+            meta: meta(0),
+        }));
+    }
+    let _permit = state.admit()?;
+    let items = tokenize_pairs(&state, req.query, texts, truncation).await?;
+    let tokens = count_tokens(&items);
+    let predictions = predict(&state, items).await?;
+    let ranked = score::rank(predictions, top_n)?;
+    let mut docs: Vec<Option<DocumentInput>> = req.documents.into_iter().map(Some).collect();
+    let results = ranked
+        .into_iter()
+        .map(|r| CohereResult {
+            index: r.index,
+            relevance_score: r.score as f64,
+            document: if return_documents {
+                docs[r.index].take().map(document_value)
+            } else {
+                None
+            },
+        })
+        .collect();
+    Ok(Json(CohereRerankResponse {
+        id: request_id(),
+        results,
+        meta: meta(tokens),
+    }))
+}
+
+/// `POST /v1/rerank` (Cohere v1; `return_documents` defaults to true).
+pub async fn rerank_v1(
+    State(state): State<Arc<AppState>>,
+    ApiJson(req): ApiJson<CohereRerankRequest>,
+) -> Result<Json<CohereRerankResponse>, ApiError> {
+    rerank(state, req, "1").await
+}
+
+/// `POST /v2/rerank` (Cohere v2; `return_documents` defaults to false).
+pub async fn rerank_v2(
+    State(state): State<Arc<AppState>>,
+    ApiJson(req): ApiJson<CohereRerankRequest>,
+) -> Result<Json<CohereRerankResponse>, ApiError> {
+    rerank(state, req, "2").await
+}

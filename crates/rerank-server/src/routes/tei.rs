@@ -1,0 +1,254 @@
+//! text-embeddings-inference routes: `POST /rerank`, `POST /embed`, `POST /predict`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::Json;
+use rerank_engine::score;
+use serde::{Deserialize, Serialize};
+
+use super::{check_query, embed, predict, tokenize_pairs, tokenize_texts, Truncation};
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::state::AppState;
+
+/// `POST /rerank` body, as TEI.
+#[derive(Debug, Deserialize)]
+pub struct RerankRequest {
+    pub query: String,
+    pub texts: Vec<String>,
+    /// Return the raw logit as `score` instead of its sigmoid. Default false.
+    #[serde(default)]
+    pub raw_scores: bool,
+    /// Echo each text in the result. Default false.
+    #[serde(default)]
+    pub return_text: bool,
+    /// Truncate over-long pairs instead of answering 422. Default false (as TEI).
+    #[serde(default)]
+    pub truncate: Option<bool>,
+    /// `Right` (default) only; `Left` is refused with 422.
+    #[serde(default)]
+    pub truncation_direction: Option<String>,
+}
+
+/// One entry of the `/rerank` answer (an array sorted by descending score).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Rank {
+    pub index: usize,
+    /// Sigmoid of the logit (1 label) / softmax[1] (2 labels), or the raw logit with
+    /// `raw_scores: true`.
+    pub score: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+pub(crate) fn truncation(
+    truncate: Option<bool>,
+    direction: Option<&str>,
+) -> Result<Truncation, ApiError> {
+    match direction {
+        None => {}
+        Some(d) if d.eq_ignore_ascii_case("right") => {}
+        Some(d) => {
+            return Err(ApiError::Validation(format!(
+                "`truncation_direction` {d:?} is not supported; only \"Right\""
+            )))
+        }
+    }
+    Ok(if truncate.unwrap_or(false) {
+        Truncation::Truncate
+    } else {
+        Truncation::Refuse
+    })
+}
+
+/// `POST /rerank` → `[{index, score, text?}]` sorted by descending relevance.
+///
+/// Errors: 422 empty query / empty `texts` / over-long pair with `truncate: false`;
+/// 413 too many texts; 424 no reranker or a non-finite logit; 429 overloaded.
+pub async fn rerank(
+    State(state): State<Arc<AppState>>,
+    ApiJson(req): ApiJson<RerankRequest>,
+) -> Result<Json<Vec<Rank>>, ApiError> {
+    state.reranker()?;
+    check_query(&req.query)?;
+    if req.texts.is_empty() {
+        return Err(ApiError::Validation("`texts` must not be empty".into()));
+    }
+    state.check_batch_size(req.texts.len(), "texts")?;
+    let trunc = truncation(req.truncate, req.truncation_direction.as_deref())?;
+    let _permit = state.admit()?;
+    let n = req.texts.len();
+    let items = tokenize_pairs(&state, req.query, req.texts.clone(), trunc).await?;
+    let predictions = predict(&state, items).await?;
+    let ranked = score::rank(predictions, n)?;
+    Ok(Json(
+        ranked
+            .into_iter()
+            .map(|r| Rank {
+                index: r.index,
+                score: if req.raw_scores { r.logit } else { r.score },
+                text: req.return_text.then(|| req.texts[r.index].clone()),
+            })
+            .collect(),
+    ))
+}
+
+/// One text or a list of texts.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Inputs {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Inputs {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            Inputs::One(s) => vec![s],
+            Inputs::Many(v) => v,
+        }
+    }
+}
+
+/// `POST /embed` body, as TEI.
+#[derive(Debug, Deserialize)]
+pub struct EmbedRequest {
+    pub inputs: Inputs,
+    /// L2-normalise. Default true. `false` returns what the model's sentence-transformers
+    /// pipeline gives (already normalised when the folder has `2_Normalize`).
+    #[serde(default)]
+    pub normalize: Option<bool>,
+    /// Truncate over-long inputs instead of answering 422. Default false.
+    #[serde(default)]
+    pub truncate: Option<bool>,
+    #[serde(default)]
+    pub truncation_direction: Option<String>,
+}
+
+/// L2-normalises `v` in place (a zero vector stays zero).
+pub(crate) fn l2_normalize(v: &mut [f32]) {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+}
+
+/// `POST /embed` → `[[f32]]`, one embedding per input, in input order.
+pub async fn embed_route(
+    State(state): State<Arc<AppState>>,
+    ApiJson(req): ApiJson<EmbedRequest>,
+) -> Result<Json<Vec<Vec<f32>>>, ApiError> {
+    state.embedder()?;
+    let texts = req.inputs.into_vec();
+    if texts.is_empty() {
+        return Err(ApiError::Validation("`inputs` must not be empty".into()));
+    }
+    state.check_batch_size(texts.len(), "inputs")?;
+    let trunc = truncation(req.truncate, req.truncation_direction.as_deref())?;
+    let _permit = state.admit()?;
+    let items = tokenize_texts(&state, texts, trunc).await?;
+    let mut vectors = embed(&state, items).await?;
+    if req.normalize.unwrap_or(true) {
+        vectors.iter_mut().for_each(|v| l2_normalize(v));
+    }
+    Ok(Json(vectors))
+}
+
+/// `/predict` input: one `[query, document]` pair or a list of pairs.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PredictInputs {
+    Pair([String; 2]),
+    Pairs(Vec<[String; 2]>),
+    Text(String),
+    Texts(Vec<String>),
+}
+
+/// `POST /predict` body (TEI's classifier route, for the reranker's pair classifier).
+#[derive(Debug, Deserialize)]
+pub struct PredictRequest {
+    pub inputs: PredictInputs,
+    #[serde(default)]
+    pub raw_scores: bool,
+    #[serde(default)]
+    pub truncate: Option<bool>,
+    #[serde(default)]
+    pub truncation_direction: Option<String>,
+}
+
+/// One label's score.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LabelScore {
+    /// `LABEL_0`, `LABEL_1`, ...
+    pub label: String,
+    /// Sigmoid (1 label) or softmax (2 labels) of the logits; the logit with `raw_scores`.
+    pub score: f32,
+}
+
+/// `POST /predict` → `[{label, score}]` for one pair, `[[{label, score}]]` for a list of pairs
+/// (labels sorted by descending score). Single texts are refused (422): the reranker
+/// classifies pairs.
+pub async fn predict_route(
+    State(state): State<Arc<AppState>>,
+    ApiJson(req): ApiJson<PredictRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    state.reranker()?;
+    let (pairs, single) = match req.inputs {
+        PredictInputs::Pair(p) => (vec![p], true),
+        PredictInputs::Pairs(v) => (v, false),
+        PredictInputs::Text(_) | PredictInputs::Texts(_) => {
+            return Err(ApiError::Validation(
+                "`inputs`: this model classifies (query, document) pairs; send [query, document] or a list of them".into(),
+            ))
+        }
+    };
+    if pairs.is_empty() {
+        return Err(ApiError::Validation("`inputs` must not be empty".into()));
+    }
+    state.check_batch_size(pairs.len(), "inputs")?;
+    let trunc = truncation(req.truncate, req.truncation_direction.as_deref())?;
+    let _permit = state.admit()?;
+    // Tokenize each pair with its own query; group by query is not needed for correctness.
+    let mut items = Vec::with_capacity(pairs.len());
+    for [q, d] in pairs {
+        items.extend(tokenize_pairs(&state, q, vec![d], trunc).await?);
+    }
+    let predictions = predict(&state, items).await?;
+    let mut out = Vec::with_capacity(predictions.len());
+    for (i, p) in predictions.into_iter().enumerate() {
+        if let Some(bad) = p.logits.iter().find(|l| !l.is_finite()) {
+            return Err(ApiError::Backend(format!(
+                "non-finite logit {bad} for input {i}"
+            )));
+        }
+        let scores: Vec<f32> = if req.raw_scores {
+            p.logits.clone()
+        } else if p.logits.len() == 1 {
+            vec![p.score]
+        } else {
+            let m = p.logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let e: Vec<f32> = p.logits.iter().map(|l| (l - m).exp()).collect();
+            let s: f32 = e.iter().sum();
+            e.iter().map(|x| x / s).collect()
+        };
+        let mut labels: Vec<LabelScore> = scores
+            .into_iter()
+            .enumerate()
+            .map(|(k, score)| LabelScore {
+                label: format!("LABEL_{k}"),
+                score,
+            })
+            .collect();
+        labels.sort_by(|a, b| b.score.total_cmp(&a.score));
+        out.push(labels);
+    }
+    Ok(Json(
+        if single {
+            serde_json::to_value(&out[0])
+        } else {
+            serde_json::to_value(&out)
+        }
+        .map_err(|e| ApiError::Internal(e.to_string()))?,
+    ))
+}

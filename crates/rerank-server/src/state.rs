@@ -1,0 +1,134 @@
+//! Server configuration and the state shared by all handlers.
+
+use std::sync::Arc;
+
+use rerank_engine::{CrossEncoder, Embedder};
+use rerank_retrieval::index::Index;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::batcher::{BatchModels, Batcher};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// Limits and switches of the server (the `rerank serve` flags).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Padded tokens per model batch (and tokens of requests merged in one round).
+    /// Default 16384 (TEI's default).
+    pub max_batch_tokens: usize,
+    /// Requests queued or running at once; one more is answered 429. Default 512.
+    pub max_concurrent_requests: usize,
+    /// Largest request body in bytes; larger → 413. Default 2 MB (2_000_000).
+    pub payload_limit: usize,
+    /// Most documents / inputs in one request; more → 413. Default 1000.
+    pub max_client_batch_size: usize,
+    /// When set, every route but `/health` needs `Authorization: Bearer <api_key>`.
+    pub api_key: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_batch_tokens: 16384,
+            max_concurrent_requests: 512,
+            payload_limit: 2_000_000,
+            max_client_batch_size: 1000,
+            api_key: None,
+        }
+    }
+}
+
+/// A loaded model with the name clients see (`model` in responses).
+pub struct Named<T> {
+    /// The name given on the command line (folder or hub id).
+    pub name: String,
+    pub model: Arc<T>,
+}
+
+/// What the server serves. Each route answers 424 when the model (or index) it needs is absent.
+#[derive(Default)]
+pub struct Models {
+    /// Cross-encoder for `/rerank`, `/v1/rerank`, `/v2/rerank`, `/predict` and `/search`.
+    pub reranker: Option<Named<CrossEncoder>>,
+    /// Bi-encoder for `/embed`, `/v1/embeddings` and the dense first stage of `/search`.
+    pub embedder: Option<Named<Embedder>>,
+    /// Index for `/search`.
+    pub index: Option<Arc<Index>>,
+}
+
+/// State shared by every handler.
+pub struct AppState {
+    pub config: ServerConfig,
+    pub models: Models,
+    pub metrics: Arc<Metrics>,
+    pub batcher: Batcher,
+    permits: Arc<Semaphore>,
+}
+
+impl AppState {
+    /// Starts the inference thread and builds the state.
+    pub fn new(config: ServerConfig, models: Models) -> Arc<Self> {
+        let metrics = Arc::new(Metrics::default());
+        let batcher = Batcher::start(
+            BatchModels {
+                reranker: models.reranker.as_ref().map(|m| m.model.clone()),
+                embedder: models.embedder.as_ref().map(|m| m.model.clone()),
+            },
+            config.max_batch_tokens,
+            metrics.clone(),
+        );
+        let permits = Arc::new(Semaphore::new(config.max_concurrent_requests.max(1)));
+        Arc::new(AppState {
+            config,
+            models,
+            metrics,
+            batcher,
+            permits,
+        })
+    }
+
+    /// A slot for one model request; [`ApiError::Overloaded`] (429) when
+    /// `max_concurrent_requests` are already admitted. Hold it until the answer is ready.
+    pub fn admit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.permits.clone().try_acquire_owned().map_err(|_| {
+            ApiError::Overloaded(format!(
+                "{} requests are already queued or running",
+                self.config.max_concurrent_requests
+            ))
+        })
+    }
+
+    /// Requests admitted and not answered yet.
+    pub fn in_flight(&self) -> usize {
+        self.config.max_concurrent_requests.max(1) - self.permits.available_permits()
+    }
+
+    /// The reranker, or 424.
+    pub fn reranker(&self) -> Result<&Named<CrossEncoder>, ApiError> {
+        self.models.reranker.as_ref().ok_or_else(|| {
+            ApiError::ModelUnavailable(
+                "this server has no reranker (start it with --reranker MODEL)".into(),
+            )
+        })
+    }
+
+    /// The embedder, or 424.
+    pub fn embedder(&self) -> Result<&Named<Embedder>, ApiError> {
+        self.models.embedder.as_ref().ok_or_else(|| {
+            ApiError::ModelUnavailable(
+                "this server has no embedder (start it with --embedder MODEL)".into(),
+            )
+        })
+    }
+
+    /// Errors with 413 when a request carries more than `max_client_batch_size` inputs.
+    pub fn check_batch_size(&self, n: usize, what: &str) -> Result<(), ApiError> {
+        if n > self.config.max_client_batch_size {
+            return Err(ApiError::TooManyDocuments(format!(
+                "`{what}` has {n} entries, more than the limit of {} (--max-client-batch-size)",
+                self.config.max_client_batch_size
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# One-command speed benchmark: rerank vs sentence-transformers (PyTorch fp32, bf16 autocast)
+# and ONNX Runtime, "1 query × 100 documents" of 64–256 tokens (mixed), for the
+# ms-marco-MiniLM-L-6-v2 shape (the real ../shared/models/minilm-l6-sotu-ce) and the
+# bge-reranker-base shape (random weights generated here).
+#
+#   scripts/bench.sh                      # everything, ~10 min on 2 cores
+#
+# Environment:
+#   BENCH_PYTHON=/path/bin/python   interpreter whose site-packages already hold torch,
+#                                   transformers and sentence-transformers: the private venv
+#                                   is made from it and reuses them (e.g. /work/venv-ref);
+#                                   otherwise they are pip-installed into the venv
+#   BENCH_REPEAT=5                  timed repeats per engine (median reported)
+#   BENCH_THREADS=2                 threads of every engine
+#   BENCH_MODELS="minilm bge"       which shapes
+#   BENCH_VARIANTS=...              reference variants (default: all of scripts/bench_reference.py:
+#                                   st_fp32,st_fp32_sorted,torch_bf16,ort_fp32)
+#   BENCH_RERANK=path/to/rerank     use this binary instead of building one (e.g. an older build)
+#   BENCH_SKIP_REFERENCE=1          rerank only: its own summary per model, no table
+#
+# Everything is cached under target/bench/ (venv, pairs, models, ONNX exports); the merged
+# results go to target/bench/results.json and the table to stdout.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+OUT="$ROOT/target/bench"
+SHARED="$ROOT/../shared"
+REPEAT="${BENCH_REPEAT:-5}"
+THREADS="${BENCH_THREADS:-2}"
+MODELS="${BENCH_MODELS:-minilm bge}"
+VARIANTS="${BENCH_VARIANTS:-st_fp32,st_fp32_sorted,torch_bf16,ort_fp32}"
+mkdir -p "$OUT/models"
+export RAYON_NUM_THREADS="$THREADS" OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+log() { printf '== %s\n' "$*" >&2; }
+
+if [[ -n "${BENCH_RERANK:-}" ]]; then
+  RERANK="$(realpath "$BENCH_RERANK")"
+else
+  log "building rerank (release)"
+  cargo build --release --locked -p rerank-cli >&2
+  RERANK="$ROOT/target/release/rerank"
+fi
+
+# --- the private Python environment -------------------------------------------------------
+VENV="$OUT/venv"
+PY="$VENV/bin/python"
+if [[ ! -f "$VENV/.ready" ]]; then
+  log "creating $VENV"
+  rm -rf "$VENV"
+  if [[ -n "${BENCH_PYTHON:-}" ]]; then
+    "$BENCH_PYTHON" -m venv "$VENV"
+    # Reuse the given interpreter's packages (torch is large), below the venv's own.
+    site="$("$BENCH_PYTHON" -c 'import site; print(site.getsitepackages()[0])')"
+    own="$("$PY" -c 'import site; print(site.getsitepackages()[0])')"
+    echo "$site" > "$own/zz_reuse_bench_python.pth"
+  else
+    python3 -m venv "$VENV"
+    "$PY" -m pip install -q --upgrade pip >&2
+    # CPU wheels when that index is reachable, else the (larger) default PyPI wheel.
+    "$PY" -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu >&2 \
+      || "$PY" -m pip install -q torch >&2
+    "$PY" -m pip install -q "transformers>=5" "sentence-transformers>=6" >&2
+  fi
+  "$PY" -m pip install -q onnx onnxruntime >&2
+  "$PY" -c 'import torch, transformers, sentence_transformers, onnx, onnxruntime' >&2
+  touch "$VENV/.ready"
+fi
+
+# --- inputs and models ---------------------------------------------------------------------
+declare -A MODEL_DIR TOKENIZER
+MODEL_DIR[minilm]="$SHARED/models/minilm-l6-sotu-ce"
+MODEL_DIR[bge]="$OUT/models/bge-reranker-base-random"
+if [[ " $MODELS " == *" bge "* && ! -f "${MODEL_DIR[bge]}/model.safetensors" ]]; then
+  log "generating the random-weight bge-reranker-base shape"
+  "$PY" scripts/make_random_xlmr.py --out "${MODEL_DIR[bge]}" --tokenizer "$SHARED/models/xlm-roberta-tokenizer"
+fi
+for m in $MODELS; do
+  pairs="$OUT/pairs-$m.jsonl"
+  if [[ ! -s "$pairs" ]]; then
+    log "writing $pairs (1 query × 100 passages, 64–256 tokens)"
+    "$PY" scripts/make_bench_pairs.py --text examples/state_of_the_union.txt \
+      --tokenizer "${MODEL_DIR[$m]}/tokenizer.json" -n 100 --min-tokens 64 --max-tokens 256 \
+      --tolerance 4 --seed 0 --out "$pairs"
+  fi
+done
+
+# --- the runs ------------------------------------------------------------------------------
+runs=()
+for m in $MODELS; do
+  if [[ -n "${BENCH_SKIP_REFERENCE:-}" ]]; then
+    log "$m: rerank bench ($REPEAT repeats, load: $(cut -d' ' -f1-3 /proc/loadavg))"
+    "$RERANK" bench --reranker "${MODEL_DIR[$m]}" --pairs "$OUT/pairs-$m.jsonl" --repeat "$REPEAT"
+    continue
+  fi
+  log "$m: rerank bench ($REPEAT repeats, load: $(cut -d' ' -f1-3 /proc/loadavg))"
+  "$RERANK" bench --reranker "${MODEL_DIR[$m]}" --pairs "$OUT/pairs-$m.jsonl" \
+    --repeat "$REPEAT" --json > "$OUT/rerank-$m.json"
+  log "$m: references ($REPEAT repeats each, load: $(cut -d' ' -f1-3 /proc/loadavg); log: $OUT/reference-$m.log)"
+  if ! "$PY" scripts/bench_reference.py --model "${MODEL_DIR[$m]}" --pairs "$OUT/pairs-$m.jsonl" \
+      --repeat "$REPEAT" --threads "$THREADS" --onnx "$OUT/models/$m.onnx" --variants "$VARIANTS" \
+      > "$OUT/reference-$m.json" 2> "$OUT/reference-$m.log"; then
+    tail -n 20 "$OUT/reference-$m.log" >&2
+    exit 1
+  fi
+  runs+=("$m=$OUT/rerank-$m.json,$OUT/reference-$m.json")
+done
+if [[ ${#runs[@]} -gt 0 ]]; then
+  "$PY" scripts/bench_report.py --out "$OUT/results.json" "${runs[@]}"
+  log "wrote $OUT/results.json (load now: $(cut -d' ' -f1-3 /proc/loadavg))"
+fi
