@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo build --release -p rerank-engine --example score_bench
-//! ./target/release/examples/score_bench MODEL_DIR PAIRS.jsonl [BATCH_SIZE=32] [REPEATS=1]
+//! ./target/release/examples/score_bench MODEL_DIR PAIRS.jsonl [BATCH_SIZE=32] [REPEATS=1] [PRECISION=f32|bf16]
 //! ```
 //!
 //! `PAIRS.jsonl`: one `{"query": ..., "document": ...}` per line. Stdout gets one line per pair
@@ -12,16 +12,23 @@
 use std::io::{BufRead, Write};
 use std::time::Instant;
 
-use rerank_engine::{CrossEncoder, CrossEncoderOptions};
+use rerank_engine::{CrossEncoder, CrossEncoderOptions, Precision};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
-        eprintln!("usage: score_bench MODEL_DIR PAIRS.jsonl [BATCH_SIZE=32] [REPEATS=1]");
+        eprintln!(
+            "usage: score_bench MODEL_DIR PAIRS.jsonl [BATCH_SIZE=32] [REPEATS=1] [PRECISION=f32|bf16]"
+        );
         std::process::exit(2);
     }
     let batch_size: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(32);
     let repeats: usize = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(1);
+    let precision = match args.get(5).map(String::as_str) {
+        None | Some("f32") => Precision::F32,
+        Some("bf16") => Precision::Bf16,
+        Some(other) => return Err(format!("unknown precision {other:?} (f32 or bf16)").into()),
+    };
     let file = std::io::BufReader::new(std::fs::File::open(&args[2])?);
     let mut pairs: Vec<(String, String)> = Vec::new();
     for line in file.lines() {
@@ -38,6 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         CrossEncoderOptions {
             max_length: None,
             batch_size,
+            precision,
         },
     )?;
     let refs: Vec<(&str, &str)> = pairs
