@@ -114,3 +114,45 @@ fn minilm_l6_sotu_ce_bf16_keeps_the_reference_ranking() {
         "bf16 rank-case logits moved by {rank_diff} > {BF16_LOGIT_BOUND}"
     );
 }
+
+/// Smallest cosine similarity accepted between a `Precision::Bf16` embedding of
+/// all-MiniLM-L6-v2 and the PyTorch fp32 one (`../shared/reference/expected.json`). Measured
+/// minimum over the 15 texts: 0.999967 (AMX and AVX512-BF16 kernels), i.e. 1 − cos = 3.3e-5;
+/// the bound allows 6× that.
+const BF16_MIN_COSINE: f64 = 0.9998;
+
+#[test]
+fn all_minilm_l6_v2_bf16_embeddings_stay_close_to_pytorch() {
+    let name = "all-MiniLM-L6-v2";
+    let reference = load_json("reference/expected.json");
+    let cases = reference["models"][name]["cases"].as_array().unwrap();
+    let embedder = rerank_engine::Embedder::from_dir(
+        model_dir(name),
+        rerank_engine::EmbedderOptions {
+            precision: Precision::Bf16,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let texts: Vec<&str> = cases.iter().map(|c| c["text"].as_str().unwrap()).collect();
+    let got = embedder.embed(&texts).unwrap();
+    let mut min_cos = f64::MAX;
+    for (g, case) in got.iter().zip(cases) {
+        let want = f32s(&case["embedding"]);
+        let dot: f64 = g
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| *a as f64 * *b as f64)
+            .sum();
+        let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+        min_cos = min_cos.min(dot / (norm(g) * norm(&want)));
+    }
+    eprintln!(
+        "bf16 embeddings: min cosine to PyTorch fp32 over {} texts: {min_cos}",
+        cases.len()
+    );
+    assert!(
+        min_cos >= BF16_MIN_COSINE,
+        "min cosine {min_cos} < {BF16_MIN_COSINE}"
+    );
+}

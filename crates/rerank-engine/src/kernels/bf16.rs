@@ -182,7 +182,7 @@ unsafe fn convert_row_avx512bf16(src: &[f32], out: &mut [u16]) {
             let h = _mm512_cvtneps_pbh(v);
             _mm256_storeu_si256(
                 out.as_mut_ptr().add(i) as *mut __m256i,
-                std::mem::transmute(h),
+                std::mem::transmute::<__m256bh, __m256i>(h),
             );
         }
     }
