@@ -139,18 +139,59 @@ pub unsafe fn block_32x32(
     k_pad: usize,
     c: *mut f32,
 ) {
+    // SAFETY: forwarded contract; no bias; c has row stride 32 floats.
+    unsafe { block_32x32_bias(a, lda, b0, b1, k_pad, std::ptr::null(), c, 32) }
+}
+
+/// [`block_32x32`] with the sums started from `bias[0..32]` (broadcast down the rows; null =
+/// zero) and stored straight into `c` with row stride `ldc` floats:
+/// `c[i·ldc + j] = bias[j] + Σ_kk A[i, kk]·B[kk, j]` for `i, j < 32`.
+///
+/// # Safety
+/// As [`block_32x32`]; `bias` null or valid for 32 floats; `c` valid for writes of 32 rows
+/// of 32 floats at stride `ldc`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn block_32x32_bias(
+    a: *const u16,
+    lda: usize,
+    b0: *const u16,
+    b1: *const u16,
+    k_pad: usize,
+    bias: *const f32,
+    c: *mut f32,
+    ldc: usize,
+) {
     debug_assert!(k_pad.is_multiple_of(32));
     let a_stride = lda * 2;
-    // SAFETY: tiles configured (caller's contract); tilezero touches no memory.
-    unsafe {
-        asm!(
-            "tilezero tmm0",
-            "tilezero tmm1",
-            "tilezero tmm2",
-            "tilezero tmm3",
-            options(nostack, nomem)
-        )
-    };
+    if bias.is_null() {
+        // SAFETY: tiles configured (caller's contract); tilezero touches no memory.
+        unsafe {
+            asm!(
+                "tilezero tmm0",
+                "tilezero tmm1",
+                "tilezero tmm2",
+                "tilezero tmm3",
+                options(nostack, nomem)
+            )
+        };
+    } else {
+        // SAFETY: with stride 0 every tile row is loaded from the same 64 bytes: bias[0..16]
+        // for the left tiles, bias[16..32] for the right ones (caller's contract: 32 floats).
+        unsafe {
+            asm!(
+                "tileloadd tmm0, [{l} + {z}]",
+                "tileloadd tmm1, [{r} + {z}]",
+                "tileloadd tmm2, [{l} + {z}]",
+                "tileloadd tmm3, [{r} + {z}]",
+                l = in(reg) bias,
+                r = in(reg) bias.add(16),
+                z = in(reg) 0usize,
+                options(nostack, readonly)
+            )
+        };
+    }
     for s in 0..k_pad / 32 {
         // SAFETY: each tileloadd reads 16 rows of 64 bytes: A rows 0..16 / 16..32 at bf16
         // columns 32s..32s+32 (stride lda·2 bytes), and the 16 VNNI rows 16s..16s+16 of each
@@ -175,8 +216,8 @@ pub unsafe fn block_32x32(
             )
         };
     }
-    // SAFETY: c holds 32 rows of 32 f32 (128 bytes); each tile stores 16 rows × 64 bytes
-    // into its quarter.
+    // SAFETY: c holds 32 rows of 32 f32 at stride ldc (caller's contract); each tile stores
+    // 16 rows × 64 bytes into its quarter.
     unsafe {
         asm!(
             "tilestored [{c00} + {sc}], tmm0",
@@ -185,9 +226,9 @@ pub unsafe fn block_32x32(
             "tilestored [{c11} + {sc}], tmm3",
             c00 = in(reg) c,
             c01 = in(reg) c.add(16),
-            c10 = in(reg) c.add(16 * 32),
-            c11 = in(reg) c.add(16 * 32 + 16),
-            sc = in(reg) 128usize,
+            c10 = in(reg) c.add(16 * ldc),
+            c11 = in(reg) c.add(16 * ldc + 16),
+            sc = in(reg) ldc * 4,
             options(nostack)
         )
     };

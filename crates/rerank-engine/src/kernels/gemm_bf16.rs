@@ -151,10 +151,79 @@ unsafe fn gemm_serial_raw(
                 };
                 let j0 = g * BLOCK;
                 let ncols = BLOCK.min(cols.end - j0);
+                // AMX: full blocks start from the bias and are stored straight into C.
+                let mut bias_row = [0f32; BLOCK];
+                if !bias.is_null() {
+                    // SAFETY: bias holds ≥ cols.end ≥ j0 + ncols floats.
+                    let b = unsafe { std::slice::from_raw_parts(bias.add(j0), ncols) };
+                    bias_row[..ncols].copy_from_slice(b);
+                }
                 for i0 in (0..mb).step_by(BLOCK) {
-                    // SAFETY: the A group holds 32 rows of k_pad bf16 (zero rows past mb);
-                    // `tile` holds 32 × 32 floats.
-                    unsafe { block(isa, pa.add(i0 * k_pad), k_pad, b0, b1, tile.as_mut_ptr()) };
+                    #[cfg(target_arch = "x86_64")]
+                    if isa == Bf16Isa::Amx && ncols == BLOCK && mb - i0 >= BLOCK {
+                        let c0 = c.wrapping_add(out.offset(r0 + i0, j0));
+                        // SAFETY: tile guard live; A group and panels as below; rows
+                        // r0 + i0 .. + 32 < m and columns j0 .. j0 + 32 ⊂ cols lie in one
+                        // block of `out` with row stride out.ldc (caller's contract).
+                        unsafe {
+                            super::amx::block_32x32_bias(
+                                pa.add(i0 * k_pad),
+                                k_pad,
+                                b0,
+                                b1,
+                                k_pad,
+                                if bias.is_null() {
+                                    std::ptr::null()
+                                } else {
+                                    bias_row.as_ptr()
+                                },
+                                c0,
+                                out.ldc,
+                            )
+                        };
+                        if gelu {
+                            for i in 0..BLOCK {
+                                // SAFETY: as above, row i of the block just written.
+                                let dst = unsafe {
+                                    std::slice::from_raw_parts_mut(
+                                        c.add(out.offset(r0 + i0 + i, j0)),
+                                        BLOCK,
+                                    )
+                                };
+                                activation::gelu_erf(dst);
+                            }
+                        }
+                        continue;
+                    }
+                    // Partial blocks go through `tile`. On AMX the sums start from the bias
+                    // as in full blocks, so a row gets the same bits whichever block it is in.
+                    let mut bias_done = false;
+                    #[cfg(target_arch = "x86_64")]
+                    if isa == Bf16Isa::Amx {
+                        // SAFETY: tile guard live; the A group holds 32 rows of k_pad bf16
+                        // (zero rows past mb); `tile` holds 32 × 32 floats; bias_row 32.
+                        unsafe {
+                            super::amx::block_32x32_bias(
+                                pa.add(i0 * k_pad),
+                                k_pad,
+                                b0,
+                                b1,
+                                k_pad,
+                                if bias.is_null() {
+                                    std::ptr::null()
+                                } else {
+                                    bias_row.as_ptr()
+                                },
+                                tile.as_mut_ptr(),
+                                BLOCK,
+                            )
+                        };
+                        bias_done = true;
+                    }
+                    if !bias_done {
+                        // SAFETY: as above.
+                        unsafe { block(isa, pa.add(i0 * k_pad), k_pad, b0, b1, tile.as_mut_ptr()) };
+                    }
                     for i in 0..BLOCK.min(mb - i0) {
                         let src = &tile[i * BLOCK..i * BLOCK + ncols];
                         // SAFETY: row r0 + i0 + i < m, columns j0..j0 + ncols ⊂ cols lie in
@@ -165,7 +234,7 @@ unsafe fn gemm_serial_raw(
                                 ncols,
                             )
                         };
-                        if bias.is_null() {
+                        if bias.is_null() || bias_done {
                             dst.copy_from_slice(src);
                         } else {
                             // SAFETY: bias holds ≥ cols.end ≥ j0 + ncols floats.
@@ -473,6 +542,40 @@ mod tests {
                         assert_eq!(g, -7.0, "{isa:?} ({i},{j}) written outside the range");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn row_results_do_not_depend_on_m() {
+        for isa in Bf16Isa::available() {
+            let (n, k) = (96, 200);
+            let w = rand_vec(n * k, 7);
+            let bias = rand_vec(n, 17);
+            let packed = PackedBf16::new(&w, n, k);
+            let a = rand_vec(300 * k, 8);
+            let run = |rows: &[f32], m: usize| {
+                let mut out = vec![0f32; m * n];
+                let layout = OutLayout::row_major(n);
+                forward(
+                    isa,
+                    &packed,
+                    rows,
+                    k,
+                    m,
+                    0..n,
+                    &mut out,
+                    layout,
+                    Some(&bias),
+                    true,
+                    true,
+                );
+                out
+            };
+            let all = run(&a, 300);
+            for row in [0usize, 13, 31, 32, 127, 128, 299] {
+                let one = run(&a[row * k..(row + 1) * k], 1);
+                assert_eq!(&all[row * n..(row + 1) * n], &one[..], "{isa:?} row {row}");
             }
         }
     }
