@@ -1,9 +1,10 @@
 //! Throughput bench of the cross-encoder, timed like `rerank score`: tokenization plus
-//! `predict_encoded`, in pairs per second on stderr.
+//! `predict_encoded`, in pairs per second on stderr (wall clock, and the process's CPU time
+//! — user + system of all threads — which other load on the machine inflates less).
 //!
 //! ```text
 //! cargo build --release -p rerank-engine --example score_bench
-//! ./target/release/examples/score_bench MODEL_DIR PAIRS.jsonl [BATCH_SIZE=32] [REPEATS=1]
+//! ./target/release/examples/score_bench MODEL_DIR PAIRS.jsonl [BATCH_SIZE=32] [REPEATS=1] [PRECISION=f32|bf16]
 //! ```
 //!
 //! `PAIRS.jsonl`: one `{"query": ..., "document": ...}` per line. Stdout gets one line per pair
@@ -12,16 +13,37 @@
 use std::io::{BufRead, Write};
 use std::time::Instant;
 
-use rerank_engine::{CrossEncoder, CrossEncoderOptions};
+use rerank_engine::{CrossEncoder, CrossEncoderOptions, Precision};
+
+/// User + system CPU seconds of this process (all threads), Linux.
+fn process_cpu_secs() -> f64 {
+    let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes one `rusage` into the pointed-to, properly sized buffer.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, u.as_mut_ptr()) };
+    if rc != 0 {
+        return f64::NAN;
+    }
+    // SAFETY: initialised by the successful call above.
+    let u = unsafe { u.assume_init() };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
-        eprintln!("usage: score_bench MODEL_DIR PAIRS.jsonl [BATCH_SIZE=32] [REPEATS=1]");
+        eprintln!(
+            "usage: score_bench MODEL_DIR PAIRS.jsonl [BATCH_SIZE=32] [REPEATS=1] [PRECISION=f32|bf16]"
+        );
         std::process::exit(2);
     }
     let batch_size: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(32);
     let repeats: usize = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(1);
+    let precision = match args.get(5).map(String::as_str) {
+        None | Some("f32") => Precision::F32,
+        Some("bf16") => Precision::Bf16,
+        Some(other) => return Err(format!("unknown precision {other:?} (f32 or bf16)").into()),
+    };
     let file = std::io::BufReader::new(std::fs::File::open(&args[2])?);
     let mut pairs: Vec<(String, String)> = Vec::new();
     for line in file.lines() {
@@ -38,6 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         CrossEncoderOptions {
             max_length: None,
             batch_size,
+            precision,
         },
     )?;
     let refs: Vec<(&str, &str)> = pairs
@@ -47,16 +70,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut last = Vec::new();
     for _ in 0..repeats.max(1) {
         let start = Instant::now();
+        let cpu0 = process_cpu_secs();
         let encoded = ce.encode(&refs, None)?;
         let predictions = ce.predict_encoded(&encoded, batch_size)?;
         let secs = start.elapsed().as_secs_f64();
+        let cpu = process_cpu_secs() - cpu0;
         let tokens: usize = encoded.iter().map(|e| e.input_ids.len()).sum();
         eprintln!(
-            "scored {} pairs ({} tokens) in {:.3} s ({:.1} pairs/s)",
+            "scored {} pairs ({} tokens) in {:.3} s ({:.1} pairs/s), CPU {:.3} s ({:.1} pairs per CPU-s)",
             pairs.len(),
             tokens,
             secs,
-            pairs.len() as f64 / secs
+            pairs.len() as f64 / secs,
+            cpu,
+            pairs.len() as f64 / cpu
         );
         last = predictions;
     }

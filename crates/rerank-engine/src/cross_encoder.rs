@@ -9,6 +9,7 @@ use crate::batch;
 use crate::config::{EncoderConfig, Family};
 use crate::error::{EngineError, Result};
 use crate::model::SequenceClassifier;
+use crate::precision::Precision;
 use crate::score::{self, Prediction, RankedDocument};
 use crate::st_config::{SideConfig, StoredActivation};
 use crate::tokenize::{Encoded, TextTokenizer};
@@ -21,6 +22,10 @@ pub struct CrossEncoderOptions {
     pub max_length: Option<usize>,
     /// Pairs per forward pass (after length sorting). Default 32.
     pub batch_size: usize,
+    /// Precision of the encoder's linear layers. Default [`Precision::F32`] (PyTorch
+    /// parity); [`Precision::Bf16`] is faster on CPUs with AMX / AVX512-BF16 and moves the
+    /// logits by a bounded amount (see [`Precision`]).
+    pub precision: Precision,
 }
 
 impl Default for CrossEncoderOptions {
@@ -28,6 +33,7 @@ impl Default for CrossEncoderOptions {
         CrossEncoderOptions {
             max_length: None,
             batch_size: 32,
+            precision: Precision::F32,
         }
     }
 }
@@ -130,7 +136,7 @@ impl CrossEncoder {
         let tokenizer = TextTokenizer::from_file(&dir.join("tokenizer.json"))?;
         let device = Device::Cpu;
         let weights = Weights::from_dir(dir, &device)?;
-        let model = SequenceClassifier::load(&weights, &config, &device)?;
+        let model = SequenceClassifier::load(&weights, &config, &device, options.precision)?;
         let num_labels = model.num_labels();
         if !(1..=2).contains(&num_labels) {
             return Err(EngineError::UnsupportedArchitecture {
@@ -159,7 +165,11 @@ impl CrossEncoder {
                 .stored_dtype
                 .map(|d| format!("{d:?}").to_uppercase())
                 .unwrap_or_else(|| "unknown".into()),
-            compute_dtype: "F32".into(),
+            compute_dtype: match options.precision {
+                Precision::F32 => "F32",
+                Precision::Bf16 => "BF16 linear layers, F32 accumulation",
+            }
+            .into(),
             score_activation: if num_labels == 1 {
                 "sigmoid"
             } else {

@@ -17,6 +17,7 @@ use crate::cross_encoder::{effective_max_length, require_dir};
 use crate::error::{EngineError, Result};
 use crate::model::{encoder_prefix, Transformer};
 use crate::pooling::{self, Pooling, PoolingConfig};
+use crate::precision::Precision;
 use crate::st_config::{read_optional_json, SideConfig};
 use crate::tokenize::{Encoded, TextTokenizer};
 use crate::weights::Weights;
@@ -34,6 +35,9 @@ pub struct EmbedderOptions {
     /// Prefix for passages (e5's `"passage: "`). Default: the folder's `prompts["document"]`
     /// (or `prompts["passage"]`).
     pub document_prompt: Option<String>,
+    /// Precision of the encoder's linear layers. Default [`Precision::F32`] (PyTorch
+    /// parity); see [`Precision::Bf16`].
+    pub precision: Precision,
 }
 
 impl Default for EmbedderOptions {
@@ -43,6 +47,7 @@ impl Default for EmbedderOptions {
             batch_size: 32,
             query_prompt: None,
             document_prompt: None,
+            precision: Precision::F32,
         }
     }
 }
@@ -115,7 +120,8 @@ impl Embedder {
         let device = Device::Cpu;
         let weights = Weights::from_dir(dir, &device)?;
         let prefix = encoder_prefix(&weights, config.family);
-        let transformer = Transformer::load(&weights, &prefix, &config, &device)?;
+        let transformer =
+            Transformer::load(&weights, &prefix, &config, &device, options.precision)?;
         let max_length = effective_max_length(&side, &config, options.max_length)?;
         tokenizer.encode_texts(&[""], max_length)?;
         let prompt = |key: &[&str]| -> String {

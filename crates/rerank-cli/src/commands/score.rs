@@ -36,6 +36,7 @@ pub fn run(args: Args) -> Result<()> {
         CrossEncoderOptions {
             max_length: args.max_length,
             batch_size: args.batch_size,
+            ..Default::default()
         },
     )?;
     let refs: Vec<(&str, &str)> = pairs

@@ -33,6 +33,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::buffer::{AlignedVec, SendPtr};
+use super::gemm_bf16::{self, PackedBf16};
 use super::isa::Isa;
 use super::microkernel::{self, Epilogue, NR};
 use super::pack::{pack_cols, pack_rows};
@@ -120,7 +121,7 @@ impl OutLayout {
 
     /// Checks that `m` rows × columns `cols` fit in `len` floats without overlapping blocks,
     /// and that no `NR`-column panel starting at a multiple of `NR` straddles two blocks.
-    fn check(&self, m: usize, cols: &Range<usize>, len: usize) {
+    pub(crate) fn check(&self, m: usize, cols: &Range<usize>, len: usize) {
         if m == 0 || cols.is_empty() {
             return;
         }
@@ -243,6 +244,8 @@ pub struct PackedLinear {
     data: AlignedVec,
     /// `[n_pad]`, zero-padded.
     bias: Option<AlignedVec>,
+    /// The bf16 weight when the layer computes in bf16 (`data` is then empty).
+    bf16: Option<PackedBf16>,
 }
 
 impl PackedLinear {
@@ -275,7 +278,34 @@ impl PackedLinear {
             n_pad,
             data,
             bias,
+            bf16: None,
         }
+    }
+
+    /// Like [`PackedLinear::new`], but the product runs in bf16 ([`gemm_bf16`]): `weight` is
+    /// rounded to bf16 now, the input rows on every call; sums, bias and output are f32.
+    pub fn new_bf16(weight: &[f32], bias: Option<&[f32]>, n: usize, k: usize) -> Self {
+        assert_eq!(weight.len(), n * k, "weight is not [{n}, {k}]");
+        let n_pad = n.div_ceil(NR) * NR;
+        let bias = bias.map(|b| {
+            assert_eq!(b.len(), n, "bias is not [{n}]");
+            let mut v = AlignedVec::zeros(n_pad);
+            v.as_mut_slice()[..n].copy_from_slice(b);
+            v
+        });
+        PackedLinear {
+            n,
+            k,
+            n_pad,
+            data: AlignedVec::default(),
+            bias,
+            bf16: Some(PackedBf16::new(weight, n, k)),
+        }
+    }
+
+    /// Whether the product runs in bf16 (see [`PackedLinear::new_bf16`]).
+    pub fn is_bf16(&self) -> bool {
+        self.bf16.is_some()
     }
 
     /// Output features.
@@ -402,6 +432,12 @@ impl PackedLinear {
         parallel: bool,
     ) {
         self.check(a, lda, m, &cols, out, layout);
+        if let Some(w) = &self.bf16 {
+            let bias = self.bias.as_ref().map(AlignedVec::as_slice);
+            let isa = super::isa::Bf16Isa::active();
+            gemm_bf16::forward(isa, w, a, lda, m, cols, out, layout, bias, gelu, parallel);
+            return;
+        }
         if m == 0 || cols.is_empty() {
             return;
         }

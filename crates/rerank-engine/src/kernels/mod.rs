@@ -19,15 +19,22 @@
 //!   parallel over (sequence, head), scores computed transposed so that the probabilities feed
 //!   the GEMM micro-kernel without repacking.
 //!
+//! - [`bf16`], [`amx`], [`gemm_bf16`]: the bf16 GEMM of [`crate::Precision::Bf16`] (bf16
+//!   operands, f32 accumulation) on AMX tiles, AVX512-BF16 or portable code, chosen by
+//!   [`isa::Bf16Isa`].
+//!
 //! All matrices are row-major `f32` slices. Numerics follow PyTorch's CPU kernels (two-pass
 //! LayerNorm statistics, `x · 0.5 · (1 + erf(x/√2))`, max-subtracted softmax); results differ
 //! from PyTorch only by f32 rounding order (≈1e-6 relative).
 
 pub mod activation;
+pub mod amx;
 pub mod attention;
+pub mod bf16;
 pub mod buffer;
 pub mod embed;
 pub mod gemm;
+pub mod gemm_bf16;
 pub mod isa;
 pub mod microkernel;
 pub mod norm;

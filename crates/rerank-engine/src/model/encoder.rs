@@ -26,6 +26,7 @@ use crate::kernels::gemm::{OutLayout, PackedLinear, MC};
 use crate::kernels::isa::Isa;
 use crate::kernels::microkernel::NR;
 use crate::kernels::norm::LayerNormParams;
+use crate::precision::Precision;
 use crate::weights::Weights;
 
 /// One `encoder.layer.N` block with a fused Q/K/V projection.
@@ -151,8 +152,14 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    /// Loads `{prefix}encoder.layer.{0..num_hidden_layers}`.
-    pub fn load(w: &Weights, prefix: &str, cfg: &EncoderConfig) -> Result<Self> {
+    /// Loads `{prefix}encoder.layer.{0..num_hidden_layers}`; the linear layers compute in
+    /// `precision`.
+    pub fn load(
+        w: &Weights,
+        prefix: &str,
+        cfg: &EncoderConfig,
+        precision: Precision,
+    ) -> Result<Self> {
         let h = cfg.hidden_size;
         let i = cfg.intermediate_size;
         let eps = cfg.layer_norm_eps;
@@ -166,16 +173,16 @@ impl Encoder {
                 let k = lin("attention.self.key", h, h)?;
                 let v = lin("attention.self.value", h, h)?;
                 Ok(Layer {
-                    qkv: LinearWeights::concat(&[q, k, v]).pack(),
-                    attn_out: lin("attention.output.dense", h, h)?.pack(),
+                    qkv: LinearWeights::concat(&[q, k, v]).pack_as(precision),
+                    attn_out: lin("attention.output.dense", h, h)?.pack_as(precision),
                     attn_norm: load_layer_norm(
                         w,
                         &format!("{p}.attention.output.LayerNorm"),
                         h,
                         eps,
                     )?,
-                    intermediate: lin("intermediate.dense", h, i)?.pack(),
-                    output: lin("output.dense", i, h)?.pack(),
+                    intermediate: lin("intermediate.dense", h, i)?.pack_as(precision),
+                    output: lin("output.dense", i, h)?.pack_as(precision),
                     out_norm: load_layer_norm(w, &format!("{p}.output.LayerNorm"), h, eps)?,
                 })
             })

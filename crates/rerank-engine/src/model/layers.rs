@@ -5,6 +5,7 @@
 use crate::error::Result;
 use crate::kernels::gemm::PackedLinear;
 use crate::kernels::norm::LayerNormParams;
+use crate::precision::Precision;
 use crate::weights::Weights;
 
 /// Tensor `name` of shape `shape` as a row-major f32 vector (F16 / BF16 upcast).
@@ -60,6 +61,16 @@ impl LinearWeights {
     /// Packs the weight for the GEMM kernels.
     pub fn pack(&self) -> PackedLinear {
         PackedLinear::new(&self.weight, Some(&self.bias), self.out_dim, self.in_dim)
+    }
+
+    /// Packs the weight for the f32 or the bf16 GEMM.
+    pub fn pack_as(&self, precision: Precision) -> PackedLinear {
+        match precision {
+            Precision::F32 => self.pack(),
+            Precision::Bf16 => {
+                PackedLinear::new_bf16(&self.weight, Some(&self.bias), self.out_dim, self.in_dim)
+            }
+        }
     }
 }
 

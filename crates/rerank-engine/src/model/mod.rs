@@ -11,6 +11,7 @@ use candle_core::{Device, Tensor};
 
 use crate::config::{EncoderConfig, Family};
 use crate::error::{EngineError, Result};
+use crate::precision::Precision;
 use crate::weights::Weights;
 pub use embeddings::Embeddings;
 pub use encoder::{Encoder, EncoderOutput, TokenLayout};
@@ -66,12 +67,19 @@ pub fn encoder_prefix(w: &Weights, family: Family) -> String {
 }
 
 impl Transformer {
-    /// Loads `{prefix}embeddings.*` and `{prefix}encoder.*` (weights converted to f32 and
-    /// packed for the kernels).
-    pub fn load(w: &Weights, prefix: &str, cfg: &EncoderConfig, device: &Device) -> Result<Self> {
+    /// Loads `{prefix}embeddings.*` and `{prefix}encoder.*` (weights converted to f32, or to
+    /// bf16 for the encoder's linear layers under [`Precision::Bf16`], and packed for the
+    /// kernels).
+    pub fn load(
+        w: &Weights,
+        prefix: &str,
+        cfg: &EncoderConfig,
+        device: &Device,
+        precision: Precision,
+    ) -> Result<Self> {
         Ok(Transformer {
             embeddings: Embeddings::load(w, prefix, cfg)?,
-            encoder: Encoder::load(w, prefix, cfg)?,
+            encoder: Encoder::load(w, prefix, cfg, precision)?,
             hidden_size: cfg.hidden_size,
             device: device.clone(),
         })
@@ -140,9 +148,15 @@ pub struct SequenceClassifier {
 impl SequenceClassifier {
     /// Loads a BERT or XLM-R sequence classifier. `num_labels` is read from the classifier
     /// weight's shape. Errors name the checkpoint file and the missing / mis-shaped tensor.
-    pub fn load(w: &Weights, cfg: &EncoderConfig, device: &Device) -> Result<Self> {
+    /// The encoder's linear layers compute in `precision`; the head is always f32.
+    pub fn load(
+        w: &Weights,
+        cfg: &EncoderConfig,
+        device: &Device,
+        precision: Precision,
+    ) -> Result<Self> {
         let prefix = encoder_prefix(w, cfg.family);
-        let transformer = Transformer::load(w, &prefix, cfg, device)?;
+        let transformer = Transformer::load(w, &prefix, cfg, device, precision)?;
         let head = match cfg.family {
             Family::Bert => {
                 ClassificationHead::Bert(bert::BertClassificationHead::load(w, &prefix, cfg)?)

@@ -1,0 +1,332 @@
+//! bf16 operands of the bf16 GEMM: f32 → bf16 rounding, the packed layouts, and the 32×32
+//! block kernels of the non-AMX instruction sets.
+//!
+//! Layouts (bf16 stored as `u16`, the upper half of the f32 bit pattern):
+//! - **A** (activations, packed per call by [`pack_a`]): row-major `[rows_pad, k_pad]`,
+//!   `k_pad = k` rounded up to [`TILE_K`] = 32 and `rows_pad` to [`BLOCK`] = 32, zero-filled;
+//! - **B** (weights, packed once by [`pack_b`]): 16-column panels, each `k_pad / 2` rows of
+//!   32 bf16 in VNNI order — row `r` of panel `p` holds `B[2r][16p + j], B[2r+1][16p + j]` for
+//!   `j = 0..16` — i.e. exactly one AMX `B` tile row and one `vdpbf16ps` operand. Panel `p`
+//!   starts at `p · 16 · k_pad`; columns past `n` are zero up to a multiple of 32.
+//!
+//! Rounding is round-to-nearest-even (NaN stays NaN), as PyTorch's `tensor.to(torch.bfloat16)`.
+
+/// bf16 elements per AMX tile row (64 bytes): the k-step of the kernels.
+pub const TILE_K: usize = 32;
+/// Columns of a VNNI panel (one AMX tile / one zmm of f32 results).
+pub const PANEL: usize = 16;
+/// Rows and columns of the kernels' output block.
+pub const BLOCK: usize = 32;
+
+/// `x` rounded to the nearest bf16 (ties to even), as its 16-bit pattern.
+#[inline]
+pub fn f32_to_bf16(x: f32) -> u16 {
+    let b = x.to_bits();
+    if x.is_nan() {
+        // Keep a quiet NaN (the rounding could carry into the exponent otherwise).
+        return ((b >> 16) | 0x40) as u16;
+    }
+    ((b + 0x7FFF + ((b >> 16) & 1)) >> 16) as u16
+}
+
+/// The f32 value of a bf16 bit pattern (exact).
+#[inline]
+pub fn bf16_to_f32(b: u16) -> f32 {
+    f32::from_bits((b as u32) << 16)
+}
+
+/// `x` rounded to bf16 precision, as f32.
+#[inline]
+pub fn round_bf16(x: f32) -> f32 {
+    bf16_to_f32(f32_to_bf16(x))
+}
+
+/// A zero-initialised bf16 (`u16`) buffer starting on a 64-byte boundary; only grows.
+#[derive(Debug, Clone, Default)]
+pub struct AlignedBf16 {
+    raw: Vec<u16>,
+    offset: usize,
+    len: usize,
+}
+
+/// `u16`s per 64 bytes.
+const ALIGN_U16: usize = 32;
+
+impl AlignedBf16 {
+    /// A buffer of `len` zeros.
+    pub fn zeros(len: usize) -> Self {
+        let raw = vec![0u16; len + ALIGN_U16];
+        let misalign = (raw.as_ptr() as usize / 2) % ALIGN_U16;
+        let offset = (ALIGN_U16 - misalign) % ALIGN_U16;
+        AlignedBf16 { raw, offset, len }
+    }
+
+    /// Makes the buffer hold at least `len` elements; contents are unspecified afterwards.
+    pub fn ensure(&mut self, len: usize) {
+        if self.len < len {
+            *self = AlignedBf16::zeros(len.next_power_of_two());
+        }
+    }
+
+    /// Elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the buffer is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn as_slice(&self) -> &[u16] {
+        &self.raw[self.offset..self.offset + self.len]
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [u16] {
+        &mut self.raw[self.offset..self.offset + self.len]
+    }
+}
+
+/// `k` rounded up to a multiple of [`TILE_K`].
+pub fn k_padded(k: usize) -> usize {
+    k.div_ceil(TILE_K) * TILE_K
+}
+
+/// Packs `weight` (`[n, k]` row-major, `B[kk][j] = weight[j·k + kk]`) into VNNI panels (see
+/// the module docs). Returns the buffer, `k_pad` and `n_pad` (a multiple of [`BLOCK`]).
+pub fn pack_b(weight: &[f32], n: usize, k: usize) -> (AlignedBf16, usize, usize) {
+    assert_eq!(weight.len(), n * k, "weight is not [{n}, {k}]");
+    let k_pad = k_padded(k);
+    let n_pad = n.div_ceil(BLOCK) * BLOCK;
+    let mut data = AlignedBf16::zeros(n_pad * k_pad);
+    let d = data.as_mut_slice();
+    for j in 0..n {
+        let panel = &mut d[(j / PANEL) * PANEL * k_pad..][..PANEL * k_pad];
+        let col = (j % PANEL) * 2;
+        for (kk, &w) in weight[j * k..(j + 1) * k].iter().enumerate() {
+            panel[(kk / 2) * 2 * PANEL + col + kk % 2] = f32_to_bf16(w);
+        }
+    }
+    (data, k_pad, n_pad)
+}
+
+/// Converts rows `0..rows` of `A` (`a[i·lda + kk]`, `kk < k`) to bf16 into `dst`, row-major
+/// with row stride `k_pad`; zero-fills columns `k..k_pad` and rows `rows..rows_pad`.
+///
+/// # Safety
+/// `a` valid for reads at `i·lda + kk` for `i < rows`, `kk < k`; `dst` valid for writes of
+/// `rows_pad · k_pad` elements; `k ≤ k_pad`, `rows ≤ rows_pad`.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn pack_a(
+    avx512bf16: bool,
+    a: *const f32,
+    lda: usize,
+    rows: usize,
+    k: usize,
+    k_pad: usize,
+    rows_pad: usize,
+    dst: *mut u16,
+) {
+    for i in 0..rows {
+        // SAFETY: row i of A has k readable floats; row i of dst has k_pad writable elements.
+        let (src, out) = unsafe {
+            (
+                std::slice::from_raw_parts(a.add(i * lda), k),
+                std::slice::from_raw_parts_mut(dst.add(i * k_pad), k_pad),
+            )
+        };
+        #[cfg(target_arch = "x86_64")]
+        if avx512bf16 {
+            // SAFETY: the caller only sets avx512bf16 when the CPU has it.
+            unsafe { convert_row_avx512bf16(src, &mut out[..k]) };
+        } else {
+            convert_row(src, &mut out[..k]);
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = avx512bf16;
+            convert_row(src, &mut out[..k]);
+        }
+        out[k..].fill(0);
+    }
+    if rows_pad > rows {
+        // SAFETY: rows rows..rows_pad of dst are writable (caller's contract).
+        unsafe {
+            std::ptr::write_bytes(dst.add(rows * k_pad), 0, (rows_pad - rows) * k_pad);
+        }
+    }
+}
+
+/// `out[i] = bf16(src[i])`.
+fn convert_row(src: &[f32], out: &mut [u16]) {
+    for (o, &x) in out.iter_mut().zip(src) {
+        *o = f32_to_bf16(x);
+    }
+}
+
+/// [`convert_row`] with `vcvtneps2bf16`, 16 floats at a time. (The instruction treats f32
+/// subnormal inputs as zero; they are below every value that matters here.)
+///
+/// # Safety
+/// The CPU supports AVX-512F and AVX512-BF16.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn convert_row_avx512bf16(src: &[f32], out: &mut [u16]) {
+    use std::arch::x86_64::*;
+    let n = src.len().min(out.len());
+    let full = n / 16 * 16;
+    for i in (0..full).step_by(16) {
+        // SAFETY: i + 16 ≤ n for both slices; unaligned loads/stores.
+        unsafe {
+            let v = _mm512_loadu_ps(src.as_ptr().add(i));
+            let h = _mm512_cvtneps_pbh(v);
+            _mm256_storeu_si256(
+                out.as_mut_ptr().add(i) as *mut __m256i,
+                std::mem::transmute::<__m256bh, __m256i>(h),
+            );
+        }
+    }
+    convert_row(&src[full..n], &mut out[full..n]);
+}
+
+/// `c[32 × 32] = A[32 × k_pad] · B[k_pad × 32]` (operands as in [`crate::kernels::amx::block_32x32`])
+/// with `vdpbf16ps`, as four 8-row strips of 16 accumulators.
+///
+/// # Safety
+/// The CPU supports AVX-512F and AVX512-BF16; `k_pad` even; pointers valid as in
+/// [`crate::kernels::amx::block_32x32`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+pub unsafe fn block_32x32_avx512bf16(
+    a: *const u16,
+    lda: usize,
+    b0: *const u16,
+    b1: *const u16,
+    k_pad: usize,
+    c: *mut f32,
+) {
+    use std::arch::x86_64::*;
+    const R: usize = 8;
+    for strip in 0..BLOCK / R {
+        let a = a.wrapping_add(strip * R * lda);
+        let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        for kp in 0..k_pad / 2 {
+            // SAFETY: VNNI row kp of each panel is 32 bf16 = 64 bytes inside the panel; A's
+            // pair (2kp, 2kp+1) of row i < 32 is inside A (caller's contract).
+            unsafe {
+                let v0: __m512bh =
+                    std::mem::transmute(_mm512_loadu_si512(b0.add(kp * 32) as *const _));
+                let v1: __m512bh =
+                    std::mem::transmute(_mm512_loadu_si512(b1.add(kp * 32) as *const _));
+                for (i, acc_i) in acc.iter_mut().enumerate() {
+                    let pair = (a.add(i * lda + 2 * kp) as *const i32).read_unaligned();
+                    let av: __m512bh = std::mem::transmute(_mm512_set1_epi32(pair));
+                    acc_i[0] = _mm512_dpbf16_ps(acc_i[0], av, v0);
+                    acc_i[1] = _mm512_dpbf16_ps(acc_i[1], av, v1);
+                }
+            }
+        }
+        for (i, acc_i) in acc.iter().enumerate() {
+            // SAFETY: row strip·8 + i < 32 of c holds 32 floats.
+            unsafe {
+                let row = c.add((strip * R + i) * BLOCK);
+                _mm512_storeu_ps(row, acc_i[0]);
+                _mm512_storeu_ps(row.add(PANEL), acc_i[1]);
+            }
+        }
+    }
+}
+
+/// Portable `c[32 × 32] = A · B` on the same operands: f32 sums of the exact bf16 products,
+/// k-pairs in order.
+///
+/// # Safety
+/// Pointers valid as in [`crate::kernels::amx::block_32x32`]; `k_pad` even.
+pub unsafe fn block_32x32_scalar(
+    a: *const u16,
+    lda: usize,
+    b0: *const u16,
+    b1: *const u16,
+    k_pad: usize,
+    c: *mut f32,
+) {
+    for i in 0..BLOCK {
+        for j in 0..BLOCK {
+            let panel = if j < PANEL { b0 } else { b1 };
+            let col = (j % PANEL) * 2;
+            let mut s = 0f32;
+            for kp in 0..k_pad / 2 {
+                // SAFETY: in bounds by the caller's contract (see the AMX kernel).
+                unsafe {
+                    let a0 = bf16_to_f32(*a.add(i * lda + 2 * kp));
+                    let a1 = bf16_to_f32(*a.add(i * lda + 2 * kp + 1));
+                    let w0 = bf16_to_f32(*panel.add(kp * 32 + col));
+                    let w1 = bf16_to_f32(*panel.add(kp * 32 + col + 1));
+                    s += a0 * w0 + a1 * w1;
+                }
+            }
+            // SAFETY: c holds 32 × 32 floats.
+            unsafe { *c.add(i * BLOCK + j) = s };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_is_nearest_even() {
+        assert_eq!(f32_to_bf16(1.0), 0x3F80);
+        // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties to even (1.0).
+        assert_eq!(f32_to_bf16(1.0 + 1.0 / 256.0), 0x3F80);
+        // 1 + 3·2^-8 is halfway between 1 + 2^-7 (odd) and 1 + 2^-6: rounds up to even.
+        assert_eq!(f32_to_bf16(1.0 + 3.0 / 256.0), 0x3F82);
+        assert_eq!(f32_to_bf16(-2.0), 0xC000);
+        assert!(bf16_to_f32(f32_to_bf16(f32::NAN)).is_nan());
+        assert_eq!(bf16_to_f32(f32_to_bf16(f32::INFINITY)), f32::INFINITY);
+        // Agrees with the `half` crate on a sweep of values.
+        for i in 0..10_000u32 {
+            let x = f32::from_bits(i.wrapping_mul(2_654_435_761));
+            if x.is_nan() {
+                continue;
+            }
+            assert_eq!(f32_to_bf16(x), half::bf16::from_f32(x).to_bits(), "{x}");
+        }
+    }
+
+    #[test]
+    fn vector_conversion_matches_scalar() {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512bf16") {
+            let src: Vec<f32> = (0..37).map(|i| (i as f32 - 18.3) * 0.7311).collect();
+            let mut want = vec![0u16; 37];
+            convert_row(&src, &mut want);
+            let mut got = vec![1u16; 37];
+            // SAFETY: feature checked above.
+            unsafe { convert_row_avx512bf16(&src, &mut got) };
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn pack_b_places_vnni_pairs() {
+        let (n, k) = (35, 5);
+        let w: Vec<f32> = (0..n * k).map(|v| v as f32).collect();
+        let (p, k_pad, n_pad) = pack_b(&w, n, k);
+        assert_eq!((k_pad, n_pad), (32, 64));
+        let d = p.as_slice();
+        for j in 0..n_pad {
+            for kk in 0..k_pad {
+                let v =
+                    bf16_to_f32(d[(j / 16) * 16 * k_pad + (kk / 2) * 32 + (j % 16) * 2 + kk % 2]);
+                let want = if j < n && kk < k {
+                    round_bf16(w[j * k + kk])
+                } else {
+                    0.0
+                };
+                assert_eq!(v, want, "({kk}, {j})");
+            }
+        }
+    }
+}
