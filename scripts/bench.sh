@@ -98,6 +98,9 @@ for m in $MODELS; do
   log "$m: rerank bench ($REPEAT repeats, load: $(cut -d' ' -f1-3 /proc/loadavg))"
   "$RERANK" bench --reranker "${MODEL_DIR[$m]}" --pairs "$OUT/pairs-$m.jsonl" \
     --repeat "$REPEAT" --json > "$OUT/rerank-$m.json"
+  log "$m: rerank bench --precision bf16 ($REPEAT repeats, load: $(cut -d' ' -f1-3 /proc/loadavg))"
+  "$RERANK" bench --reranker "${MODEL_DIR[$m]}" --pairs "$OUT/pairs-$m.jsonl" \
+    --repeat "$REPEAT" --precision bf16 --json > "$OUT/rerank-bf16-$m.json"
   log "$m: references ($REPEAT repeats each, load: $(cut -d' ' -f1-3 /proc/loadavg); log: $OUT/reference-$m.log)"
   if ! "$PY" scripts/bench_reference.py --model "${MODEL_DIR[$m]}" --pairs "$OUT/pairs-$m.jsonl" \
       --repeat "$REPEAT" --threads "$THREADS" --onnx "$OUT/models/$m.onnx" --variants "$VARIANTS" \
@@ -105,7 +108,7 @@ for m in $MODELS; do
     tail -n 20 "$OUT/reference-$m.log" >&2
     exit 1
   fi
-  runs+=("$m=$OUT/rerank-$m.json,$OUT/reference-$m.json")
+  runs+=("$m=$OUT/rerank-$m.json,$OUT/reference-$m.json,$OUT/rerank-bf16-$m.json")
 done
 if [[ ${#runs[@]} -gt 0 ]]; then
   "$PY" scripts/bench_report.py --out "$OUT/results.json" "${runs[@]}"

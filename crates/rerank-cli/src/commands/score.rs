@@ -27,6 +27,10 @@ pub struct Args {
     /// One JSON line per pair, in input order: {"index", "logits", "score", "input_ids"}.
     #[arg(long)]
     json: bool,
+    /// Precision of the cross-encoder's linear layers: `f32` (default, PyTorch parity) or `bf16`
+    /// (bf16 inputs, f32 accumulation on AMX / AVX512-BF16; faster, logits move by a few 1e-2).
+    #[arg(long, value_enum, default_value_t = super::PrecisionArg::F32)]
+    precision: super::PrecisionArg,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -36,7 +40,7 @@ pub fn run(args: Args) -> Result<()> {
         CrossEncoderOptions {
             max_length: args.max_length,
             batch_size: args.batch_size,
-            ..Default::default()
+            precision: args.precision.into(),
         },
     )?;
     let refs: Vec<(&str, &str)> = pairs

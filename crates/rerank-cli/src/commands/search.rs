@@ -60,6 +60,10 @@ pub struct Args {
     json: bool,
     /// The question.
     query: String,
+    /// Precision of the cross-encoder's linear layers: `f32` (default, PyTorch parity) or `bf16`
+    /// (bf16 inputs, f32 accumulation on AMX / AVX512-BF16; faster, logits move by a few 1e-2).
+    #[arg(long, value_enum, default_value_t = super::PrecisionArg::F32)]
+    precision: super::PrecisionArg,
 }
 
 fn first_stage(args: &Args, index: Arc<Index>) -> Result<Box<dyn Retriever>> {
@@ -103,7 +107,13 @@ pub fn run(args: Args) -> Result<()> {
         };
         (docs, t)
     } else {
-        let model = super::load_cross_encoder(&args.reranker, CrossEncoderOptions::default())?;
+        let model = super::load_cross_encoder(
+            &args.reranker,
+            CrossEncoderOptions {
+                precision: args.precision.into(),
+                ..Default::default()
+            },
+        )?;
         let pipeline = ContextualCompressionRetriever {
             base_retriever: retriever,
             base_compressor: Box::new(CrossEncoderReranker {
