@@ -16,17 +16,16 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use rerank_engine::{CrossEncoderOptions, Embedder, EmbedderOptions};
+use rerank_engine::{CrossEncoderOptions, Embedder};
 use rerank_retrieval::eval::{
     self, BeirDataset, EvalSettings, MetricsSummary, PairScorer, RunReport,
 };
 use rerank_retrieval::index::Index;
-use rerank_retrieval::pipeline::{self, IndexingReport};
+use rerank_retrieval::pipeline::IndexingReport;
 use rerank_retrieval::{Bm25Retriever, DenseRetriever, HybridRetriever, Retriever};
 use serde_json::{json, Value};
 
-use super::embed::load_embedder;
-use super::index::DEFAULT_EMBEDDER;
+use super::index::open_with_embedder;
 use super::search::{RetrieverKind, DEFAULT_RERANKER};
 use crate::output;
 
@@ -113,30 +112,7 @@ fn prepare_index(
     dir: &Path,
     hide_progress: bool,
 ) -> Result<(Index, Arc<Embedder>, IndexingReport, f64)> {
-    let existing = if dir.join("CURRENT").exists() {
-        Some(Index::open(dir)?)
-    } else {
-        None
-    };
-    let spec = match (&args.embedder, &existing) {
-        (Some(e), _) => e.clone(),
-        (None, Some(index)) => index.embedder().name.clone(),
-        (None, None) => DEFAULT_EMBEDDER.to_string(),
-    };
-    let (embedder, model_dir) = load_embedder(&spec, EmbedderOptions::default())?;
-    let name = std::fs::canonicalize(&model_dir)
-        .unwrap_or(model_dir)
-        .display()
-        .to_string();
-    let id = pipeline::embedder_id(&embedder, &name)?;
-    let mut index = match existing {
-        Some(index) => {
-            index.check_embedder(&id)?;
-            index
-        }
-        None => Index::open_or_create(dir, id)
-            .with_context(|| format!("cannot create index {}", dir.display()))?,
-    };
+    let (mut index, embedder) = open_with_embedder(dir, args.embedder.as_deref())?;
     let start = Instant::now();
     let bar = progress_bar(dataset.corpus.len(), "embedding corpus", hide_progress);
     let report = eval::index_corpus(

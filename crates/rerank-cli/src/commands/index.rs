@@ -1,11 +1,11 @@
 //! `rerank index`: chunk files, embed the passages, add them to a persistent index.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use rerank_engine::EmbedderOptions;
+use rerank_engine::{Embedder, EmbedderOptions};
 use rerank_retrieval::chunk::{RecursiveSplitter, DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE};
 use rerank_retrieval::index::Index;
 use rerank_retrieval::{ingest, pipeline};
@@ -42,31 +42,7 @@ pub fn run(args: Args) -> Result<()> {
     if sources.is_empty() {
         bail!("no text found in {:?}", args.files);
     }
-    let existing = if args.index.join("CURRENT").exists() {
-        Some(Index::open(&args.index)?)
-    } else {
-        None
-    };
-    let spec = match (&args.embedder, &existing) {
-        (Some(e), _) => e.clone(),
-        (None, Some(index)) => index.embedder().name.clone(),
-        (None, None) => DEFAULT_EMBEDDER.to_string(),
-    };
-    let (embedder, dir) = load_embedder(&spec, EmbedderOptions::default())?;
-    // Record an absolute folder so that `search` finds the model from any directory.
-    let name = std::fs::canonicalize(&dir)
-        .unwrap_or(dir)
-        .display()
-        .to_string();
-    let id = pipeline::embedder_id(&embedder, &name)?;
-    let mut index = match existing {
-        Some(index) => {
-            index.check_embedder(&id)?;
-            index
-        }
-        None => Index::open_or_create(&args.index, id)
-            .with_context(|| format!("cannot create index {}", args.index.display()))?,
-    };
+    let (mut index, embedder) = open_with_embedder(&args.index, args.embedder.as_deref())?;
     let passages = pipeline::passages(&sources, &splitter, &embedder);
     let bar = ProgressBar::new(passages.len() as u64).with_style(
         ProgressStyle::with_template("embedding {bar:40} {pos}/{len} passages {per_sec} eta {eta}")
@@ -95,4 +71,39 @@ pub fn run(args: Args) -> Result<()> {
         index.len()
     );
     Ok(())
+}
+
+/// Opens the index at `dir`, or creates it when `dir` holds none, together with its bi-encoder:
+/// `embedder` (a folder or hub id) if given, else the one that built the index, else
+/// [`DEFAULT_EMBEDDER`]. The index records the model's absolute folder so that `search` finds
+/// it from any directory.
+///
+/// Errors: the model cannot be loaded, the index cannot be read or created, or the index was
+/// built by a different embedder (fingerprint mismatch).
+pub fn open_with_embedder(dir: &Path, embedder: Option<&str>) -> Result<(Index, Embedder)> {
+    let existing = if dir.join("CURRENT").exists() {
+        Some(Index::open(dir)?)
+    } else {
+        None
+    };
+    let spec = match (embedder, &existing) {
+        (Some(e), _) => e.to_string(),
+        (None, Some(index)) => index.embedder().name.clone(),
+        (None, None) => DEFAULT_EMBEDDER.to_string(),
+    };
+    let (embedder, model_dir) = load_embedder(&spec, EmbedderOptions::default())?;
+    let name = std::fs::canonicalize(&model_dir)
+        .unwrap_or(model_dir)
+        .display()
+        .to_string();
+    let id = pipeline::embedder_id(&embedder, &name)?;
+    let index = match existing {
+        Some(index) => {
+            index.check_embedder(&id)?;
+            index
+        }
+        None => Index::open_or_create(dir, id)
+            .with_context(|| format!("cannot create index {}", dir.display()))?,
+    };
+    Ok((index, embedder))
 }

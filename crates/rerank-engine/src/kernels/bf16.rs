@@ -41,51 +41,7 @@ pub fn round_bf16(x: f32) -> f32 {
     bf16_to_f32(f32_to_bf16(x))
 }
 
-/// A zero-initialised bf16 (`u16`) buffer starting on a 64-byte boundary; only grows.
-#[derive(Debug, Clone, Default)]
-pub struct AlignedBf16 {
-    raw: Vec<u16>,
-    offset: usize,
-    len: usize,
-}
-
-/// `u16`s per 64 bytes.
-const ALIGN_U16: usize = 32;
-
-impl AlignedBf16 {
-    /// A buffer of `len` zeros.
-    pub fn zeros(len: usize) -> Self {
-        let raw = vec![0u16; len + ALIGN_U16];
-        let misalign = (raw.as_ptr() as usize / 2) % ALIGN_U16;
-        let offset = (ALIGN_U16 - misalign) % ALIGN_U16;
-        AlignedBf16 { raw, offset, len }
-    }
-
-    /// Makes the buffer hold at least `len` elements; contents are unspecified afterwards.
-    pub fn ensure(&mut self, len: usize) {
-        if self.len < len {
-            *self = AlignedBf16::zeros(len.next_power_of_two());
-        }
-    }
-
-    /// Elements.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether the buffer is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    pub fn as_slice(&self) -> &[u16] {
-        &self.raw[self.offset..self.offset + self.len]
-    }
-
-    pub fn as_mut_slice(&mut self) -> &mut [u16] {
-        &mut self.raw[self.offset..self.offset + self.len]
-    }
-}
+pub use super::buffer::AlignedBf16;
 
 /// `k` rounded up to a multiple of [`TILE_K`].
 pub fn k_padded(k: usize) -> usize {

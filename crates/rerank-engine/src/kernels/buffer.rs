@@ -1,30 +1,40 @@
-//! 64-byte aligned `f32` buffers for packed operands and per-thread scratch space.
+//! 64-byte aligned buffers (`f32`, and bf16 bit patterns as `u16`) for packed operands and
+//! per-thread scratch space.
 
-/// A zero-initialised `f32` buffer whose first element sits on a 64-byte (cache-line, one
-/// AVX-512 register) boundary. It only grows ([`AlignedVec::ensure`]).
+/// A zero-initialised buffer of `T` whose first element sits on a 64-byte (cache-line, one
+/// AVX-512 register, one AMX tile row) boundary. It only grows ([`AlignedBuf::ensure`]).
 #[derive(Debug, Clone, Default)]
-pub struct AlignedVec {
-    raw: Vec<f32>,
+pub struct AlignedBuf<T> {
+    raw: Vec<T>,
     offset: usize,
     len: usize,
 }
 
-/// `f32`s per 64 bytes.
-const ALIGN_F32: usize = 16;
+/// An aligned `f32` buffer.
+pub type AlignedVec = AlignedBuf<f32>;
 
-impl AlignedVec {
+/// An aligned buffer of bf16 bit patterns.
+pub type AlignedBf16 = AlignedBuf<u16>;
+
+/// Bytes of the alignment.
+const ALIGN_BYTES: usize = 64;
+
+impl<T: Copy + Default> AlignedBuf<T> {
+    /// Elements per 64 bytes.
+    const ALIGN: usize = ALIGN_BYTES / std::mem::size_of::<T>();
+
     /// A buffer of `len` zeros.
     pub fn zeros(len: usize) -> Self {
-        let raw = vec![0f32; len + ALIGN_F32];
-        let misalign = (raw.as_ptr() as usize / std::mem::size_of::<f32>()) % ALIGN_F32;
-        let offset = (ALIGN_F32 - misalign) % ALIGN_F32;
-        AlignedVec { raw, offset, len }
+        let raw = vec![T::default(); len + Self::ALIGN];
+        let misalign = (raw.as_ptr() as usize / std::mem::size_of::<T>()) % Self::ALIGN;
+        let offset = (Self::ALIGN - misalign) % Self::ALIGN;
+        AlignedBuf { raw, offset, len }
     }
 
     /// Makes the buffer hold at least `len` elements; contents are unspecified afterwards.
     pub fn ensure(&mut self, len: usize) {
         if self.len < len {
-            *self = AlignedVec::zeros(len.next_power_of_two());
+            *self = Self::zeros(len.next_power_of_two());
         }
     }
 
@@ -38,11 +48,11 @@ impl AlignedVec {
         self.len == 0
     }
 
-    pub fn as_slice(&self) -> &[f32] {
+    pub fn as_slice(&self) -> &[T] {
         &self.raw[self.offset..self.offset + self.len]
     }
 
-    pub fn as_mut_slice(&mut self) -> &mut [f32] {
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
         &mut self.raw[self.offset..self.offset + self.len]
     }
 }
