@@ -18,7 +18,6 @@ pub mod cross_encoder;
 pub mod embedder;
 pub mod error;
 pub mod hub;
-pub mod kernels;
 pub mod model;
 pub mod pooling;
 pub mod precision;

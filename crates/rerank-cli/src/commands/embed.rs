@@ -26,6 +26,9 @@ pub struct Args {
     /// Truncate texts to at most N tokens (special tokens included); default: the model's.
     #[arg(long)]
     max_length: Option<usize>,
+    /// Precision of the bi-encoder's linear layers: `f32` (default, PyTorch parity) or `bf16`.
+    #[arg(long, value_enum, default_value_t = super::PrecisionArg::F32)]
+    precision: super::PrecisionArg,
     /// Texts: one per line, or JSONL {"text": ...}; stdin when absent or "-".
     file: Option<PathBuf>,
 }
@@ -44,6 +47,7 @@ pub fn run(args: Args) -> Result<()> {
         &args.model,
         EmbedderOptions {
             max_length: args.max_length,
+            precision: args.precision.into(),
             ..Default::default()
         },
     )?;

@@ -5,9 +5,9 @@ use super::layers::load_linear;
 use super::NOT_A_CROSS_ENCODER;
 use crate::config::EncoderConfig;
 use crate::error::Result;
-use crate::kernels::activation;
-use crate::kernels::gemm::PackedLinear;
 use crate::weights::Weights;
+use rerank_kernels::activation;
+use rerank_kernels::gemm::PackedLinear;
 
 /// Position ids of one BERT sequence of `len` tokens: `0..len`.
 pub fn position_ids(len: usize) -> impl Iterator<Item = u32> {

@@ -7,9 +7,9 @@ use super::layers::{load_layer_norm, tensor_vec};
 use super::ModelInput;
 use crate::config::EncoderConfig;
 use crate::error::{EngineError, Result};
-use crate::kernels::embed;
-use crate::kernels::norm::LayerNormParams;
 use crate::weights::Weights;
+use rerank_kernels::embed;
+use rerank_kernels::norm::LayerNormParams;
 
 /// `embeddings.*` weights of a BERT / XLM-R encoder, as row-major f32 tables.
 pub struct Embeddings {

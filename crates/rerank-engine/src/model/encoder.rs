@@ -1,6 +1,6 @@
 //! The transformer encoder stack shared by BERT and XLM-R (post-LayerNorm blocks:
 //! self-attention → add & norm → feed-forward → add & norm), as `BertLayer` in transformers,
-//! on the [`crate::kernels`].
+//! on the [`rerank_kernels`].
 //!
 //! Activations are ragged: only the tokens a batch needs (its real tokens, see
 //! [`TokenLayout`]) are stored, `[tokens, hidden]` row-major, so padding costs nothing.
@@ -17,17 +17,17 @@ use rayon::prelude::*;
 use super::layers::{load_layer_norm, LinearWeights};
 use crate::config::{EncoderConfig, HiddenAct};
 use crate::error::Result;
-use crate::kernels::activation;
-use crate::kernels::attention::{
-    multi_head_attention, multi_head_attention_serial, AttentionDims, HeadLayout, SeqSpan,
-};
-use crate::kernels::buffer::AlignedVec;
-use crate::kernels::gemm::{OutLayout, PackedLinear, MC};
-use crate::kernels::isa::Isa;
-use crate::kernels::microkernel::NR;
-use crate::kernels::norm::LayerNormParams;
 use crate::precision::Precision;
 use crate::weights::Weights;
+use rerank_kernels::activation;
+use rerank_kernels::attention::{
+    multi_head_attention, multi_head_attention_serial, AttentionDims, HeadLayout, SeqSpan,
+};
+use rerank_kernels::buffer::AlignedVec;
+use rerank_kernels::gemm::{OutLayout, PackedLinear, MC};
+use rerank_kernels::isa::Isa;
+use rerank_kernels::microkernel::NR;
+use rerank_kernels::norm::LayerNormParams;
 
 /// One `encoder.layer.N` block with a fused Q/K/V projection.
 struct Layer {

@@ -1,12 +1,12 @@
 //! Dense and layer-norm building blocks, loaded from [`Weights`] with shape checks and turned
-//! into plain f32 buffers for the [`crate::kernels`]: `nn.Linear` weights are packed once
+//! into plain f32 buffers for the [`rerank_kernels`]: `nn.Linear` weights are packed once
 //! ([`PackedLinear`]), LayerNorm parameters become [`LayerNormParams`].
 
 use crate::error::Result;
-use crate::kernels::gemm::PackedLinear;
-use crate::kernels::norm::LayerNormParams;
 use crate::precision::Precision;
 use crate::weights::Weights;
+use rerank_kernels::gemm::PackedLinear;
+use rerank_kernels::norm::LayerNormParams;
 
 /// Tensor `name` of shape `shape` as a row-major f32 vector (F16 / BF16 upcast).
 pub(crate) fn tensor_vec(w: &Weights, name: &str, shape: &[usize], hint: &str) -> Result<Vec<f32>> {

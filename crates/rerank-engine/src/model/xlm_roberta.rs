@@ -6,9 +6,9 @@ use super::layers::load_linear;
 use super::NOT_A_CROSS_ENCODER;
 use crate::config::EncoderConfig;
 use crate::error::Result;
-use crate::kernels::activation;
-use crate::kernels::gemm::PackedLinear;
 use crate::weights::Weights;
+use rerank_kernels::activation;
+use rerank_kernels::gemm::PackedLinear;
 
 /// Position ids of one XLM-R sequence: `padding_idx + cumsum(id != padding_idx)` for
 /// non-pad tokens and `padding_idx` for pad tokens. Note a literal `<pad>` inside the text

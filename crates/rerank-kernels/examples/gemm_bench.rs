@@ -12,7 +12,7 @@
 
 use std::time::Instant;
 
-use rerank_engine::kernels::gemm::PackedLinear;
+use rerank_kernels::gemm::PackedLinear;
 
 /// CPU time of the calling thread in seconds (Linux), or `None`.
 fn thread_cpu_secs() -> Option<f64> {
@@ -48,15 +48,15 @@ fn main() {
     if let Some((n, k)) = custom {
         shapes = vec![("custom", n, k)];
     }
-    let isa = rerank_engine::kernels::isa::Isa::active();
+    let isa = rerank_kernels::isa::Isa::active();
     println!(
         "isa {isa:?}, bf16 isa {:?}, threads {}",
-        rerank_engine::kernels::isa::Bf16Isa::active(),
+        rerank_kernels::isa::Bf16Isa::active(),
         rayon::current_num_threads()
     );
     // Micro-kernel alone, operands in L1: the ceiling of the blocked product.
     {
-        use rerank_engine::kernels::microkernel::{run, Epilogue, NR};
+        use rerank_kernels::microkernel::{run, Epilogue, NR};
         let (kc, mr) = (128usize, isa.mr());
         let a = vec![0.5f32; kc * mr];
         let b = vec![0.25f32; kc * NR];

@@ -162,7 +162,7 @@ mod x86 {
     use std::arch::x86_64::*;
 
     use super::{store_row, Epilogue, NR};
-    use crate::kernels::vmath;
+    use crate::vmath;
 
     /// Lane mask of the first `n` (≤ 16) lanes.
     #[inline(always)]

@@ -19,7 +19,7 @@
 //!   parallel over (sequence, head), scores computed transposed so that the probabilities feed
 //!   the GEMM micro-kernel without repacking.
 //!
-//! - [`bf16`], [`amx`], [`gemm_bf16`]: the bf16 GEMM of [`crate::Precision::Bf16`] (bf16
+//! - [`bf16`], [`amx`], [`gemm_bf16`]: the bf16 GEMM of bf16 precision (bf16
 //!   operands, f32 accumulation) on AMX tiles, AVX512-BF16 or portable code, chosen by
 //!   [`isa::Bf16Isa`].
 //!

@@ -193,7 +193,7 @@ pub mod avx512 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::cpu::erf::erf_f64;
+    use libm::erf as erf_f64;
 
     /// Distance in units in the last place of `want` (as f32).
     fn ulps(got: f32, want: f64) -> f64 {

@@ -69,7 +69,7 @@ fn row_scalar(row: &mut [f32], scale: f32) {
 mod x86 {
     use std::arch::x86_64::*;
 
-    use crate::kernels::vmath;
+    use crate::vmath;
 
     /// [`super::cols_scalar`] compiled with FMA.
     #[target_feature(enable = "avx2,fma")]

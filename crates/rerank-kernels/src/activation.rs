@@ -47,7 +47,7 @@ pub fn tanh(xs: &mut [f32]) {
 mod x86 {
     use std::arch::x86_64::*;
 
-    use crate::kernels::vmath;
+    use crate::vmath;
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn gelu_fma(xs: &mut [f32]) {

@@ -145,12 +145,12 @@ unsafe fn convert_row_avx512bf16(src: &[f32], out: &mut [u16]) {
     convert_row(&src[full..n], &mut out[full..n]);
 }
 
-/// `c[32 × 32] = A[32 × k_pad] · B[k_pad × 32]` (operands as in [`crate::kernels::amx::block_32x32`])
+/// `c[32 × 32] = A[32 × k_pad] · B[k_pad × 32]` (operands as in [`crate::amx::block_32x32`])
 /// with `vdpbf16ps`, as four 8-row strips of 16 accumulators.
 ///
 /// # Safety
 /// The CPU supports AVX-512F and AVX512-BF16; `k_pad` even; pointers valid as in
-/// [`crate::kernels::amx::block_32x32`].
+/// [`crate::amx::block_32x32`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bf16")]
 pub unsafe fn block_32x32_avx512bf16(
@@ -197,7 +197,7 @@ pub unsafe fn block_32x32_avx512bf16(
 /// k-pairs in order.
 ///
 /// # Safety
-/// Pointers valid as in [`crate::kernels::amx::block_32x32`]; `k_pad` even.
+/// Pointers valid as in [`crate::amx::block_32x32`]; `k_pad` even.
 pub unsafe fn block_32x32_scalar(
     a: *const u16,
     lda: usize,
