@@ -61,6 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             max_length: None,
             batch_size,
             precision,
+            ..Default::default()
         },
     )?;
     let refs: Vec<(&str, &str)> = pairs

@@ -1,95 +1,76 @@
-//! `config.json` of a Hugging Face encoder model (the subset BERT / XLM-RoBERTa need).
+//! `config.json` of a Hugging Face model: the generic part every architecture shares
+//! (`architectures`, `model_type`, dtype, labels, the sentence-transformers activation) in
+//! [`ModelConfig`], and the raw JSON that each architecture's own `Config` deserializes
+//! (see [`crate::model`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::error::{EngineError, Result};
 
-/// Encoder family: decides the embedding layout and the classification head.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub enum Family {
-    /// BERT: absolute positions from 0, token type embeddings, pooler dense+tanh on `[CLS]`.
-    Bert,
-    /// XLM-RoBERTa / RoBERTa: positions start at `padding_idx + 1` and count only non-pad
-    /// tokens; classifier dense → tanh → out_proj on `<s>`.
-    XlmRoberta,
-}
+/// Architecture family of a loaded model, as `rerank info` reports it (`"Bert"`,
+/// `"XlmRoberta"`, …). Each model file names its own; the set is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Family(&'static str);
 
+#[allow(non_upper_case_globals)]
 impl Family {
-    /// How many position rows are reserved before the first real position
-    /// (`padding_idx + 1` for XLM-R, 0 for BERT).
-    pub fn position_offset(self, pad_token_id: u32) -> usize {
-        match self {
-            Family::Bert => 0,
-            Family::XlmRoberta => pad_token_id as usize + 1,
-        }
+    /// BERT: absolute positions from 0, token type embeddings, pooler dense + tanh on
+    /// `[CLS]` (`model/bert.rs`).
+    pub const Bert: Family = Family("Bert");
+    /// XLM-RoBERTa / RoBERTa: positions start at `padding_idx + 1` and count only non-pad
+    /// tokens; classifier dense → tanh → out_proj on `<s>` (`model/xlm_roberta.rs`).
+    pub const XlmRoberta: Family = Family("XlmRoberta");
+
+    /// A family by name (for a new model file: `Family::named("ModernBert")`).
+    pub const fn named(name: &'static str) -> Self {
+        Family(name)
     }
 
-    /// Prefix of the encoder weights inside a `*ForSequenceClassification` checkpoint.
-    pub fn weight_prefix(self) -> &'static str {
-        match self {
-            Family::Bert => "bert",
-            Family::XlmRoberta => "roberta",
-        }
+    /// The family's name.
+    pub fn name(&self) -> &'static str {
+        self.0
     }
 }
 
-/// Hidden activation of the feed-forward block (`hidden_act`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub enum HiddenAct {
-    /// Exact GELU with erf (`"gelu"` in transformers).
-    GeluErf,
-    /// Tanh approximation (`"gelu_new"`, `"gelu_pytorch_tanh"`, `"gelu_fast"`).
-    GeluTanh,
-    Relu,
-    Silu,
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
 }
 
-/// Shapes and options of the encoder, read from `config.json`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct EncoderConfig {
-    /// First entry of `architectures` (or derived from `model_type`).
+impl serde::Serialize for Family {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+/// The fields of `config.json` the engine reads whatever the architecture.
+#[derive(Debug, Clone)]
+pub struct ModelConfig {
+    /// Where it was read from (for error messages).
+    pub path: PathBuf,
+    /// `architectures[0]`, or empty when the list is absent.
     pub architecture: String,
-    pub family: Family,
-    pub vocab_size: usize,
-    pub hidden_size: usize,
-    pub num_hidden_layers: usize,
-    pub num_attention_heads: usize,
-    pub intermediate_size: usize,
-    pub hidden_act: HiddenAct,
-    pub max_position_embeddings: usize,
-    pub type_vocab_size: usize,
-    pub layer_norm_eps: f64,
-    pub pad_token_id: u32,
+    /// `model_type`, if present.
+    pub model_type: Option<String>,
     /// Storage dtype named by the config (`dtype` or legacy `torch_dtype`), e.g. `"float16"`.
     pub dtype: Option<String>,
-    /// Number of labels named by `id2label`, if present (the classifier weight's shape wins).
+    /// Number of labels named by `id2label`, if present (a classifier weight's shape wins).
     pub id2label_len: Option<usize>,
     /// `sentence_transformers.activation_fn` stored in config.json, if any.
     pub st_activation_fn: Option<String>,
+    raw: serde_json::Value,
 }
 
 #[derive(Deserialize)]
-struct RawConfig {
+struct Generic {
     #[serde(default)]
     architectures: Vec<String>,
     #[serde(default)]
     model_type: Option<String>,
-    vocab_size: usize,
-    hidden_size: usize,
-    num_hidden_layers: usize,
-    num_attention_heads: usize,
-    intermediate_size: usize,
-    #[serde(default = "default_act")]
-    hidden_act: String,
-    max_position_embeddings: usize,
-    #[serde(default = "default_type_vocab")]
-    type_vocab_size: usize,
-    #[serde(default = "default_eps")]
-    layer_norm_eps: f64,
-    #[serde(default)]
-    pad_token_id: Option<u32>,
     #[serde(default)]
     dtype: Option<String>,
     #[serde(default)]
@@ -97,139 +78,86 @@ struct RawConfig {
     #[serde(default)]
     id2label: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(default)]
-    position_embedding_type: Option<String>,
-    #[serde(default)]
-    sentence_transformers: Option<RawStConfig>,
+    sentence_transformers: Option<StConfig>,
 }
 
 #[derive(Deserialize)]
-struct RawStConfig {
+struct StConfig {
     #[serde(default)]
     activation_fn: Option<String>,
 }
 
-fn default_act() -> String {
-    "gelu".into()
-}
-fn default_type_vocab() -> usize {
-    2
-}
-fn default_eps() -> f64 {
-    1e-12
-}
-
-/// Architectures this engine implements, for error messages.
-pub const SUPPORTED_ARCHITECTURES: &str = "BertForSequenceClassification, \
-XLMRobertaForSequenceClassification, RobertaForSequenceClassification, BertModel, XLMRobertaModel, RobertaModel";
-
-impl EncoderConfig {
-    /// Reads and validates `config.json`.
+impl ModelConfig {
+    /// Reads `config.json`.
     ///
     /// Errors: [`EngineError::NotFound`] when the file is absent, [`EngineError::BadFile`] when
-    /// it is not valid JSON or lacks a shape field, [`EngineError::UnsupportedArchitecture`] for
-    /// anything but BERT / (XLM-)RoBERTa encoders with absolute positions.
+    /// it is not a JSON object with well-typed generic fields.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| EngineError::NotFound {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        let raw: RawConfig =
+        let raw: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| EngineError::bad_file(path, e))?;
-        Self::from_raw(raw, path)
+        Self::from_value(raw, path)
     }
 
-    fn from_raw(raw: RawConfig, path: &Path) -> Result<Self> {
-        let architecture = raw
-            .architectures
-            .first()
-            .cloned()
-            .or_else(|| raw.model_type.clone())
-            .unwrap_or_default();
-        let unsupported = |what: &str| EngineError::UnsupportedArchitecture {
-            path: path.to_path_buf(),
-            architecture: what.to_string(),
-            supported: SUPPORTED_ARCHITECTURES.to_string(),
-        };
-        let family = family_of(&architecture, raw.model_type.as_deref())
-            .ok_or_else(|| unsupported(&architecture))?;
-        if let Some(p) = raw.position_embedding_type.as_deref() {
-            if p != "absolute" {
-                return Err(unsupported(&format!(
-                    "{architecture} with position_embedding_type {p:?}"
-                )));
-            }
-        }
-        let hidden_act = match raw.hidden_act.as_str() {
-            "gelu" => HiddenAct::GeluErf,
-            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => HiddenAct::GeluTanh,
-            "relu" => HiddenAct::Relu,
-            "silu" | "swish" => HiddenAct::Silu,
-            other => {
-                return Err(unsupported(&format!(
-                    "{architecture} with hidden_act {other:?}"
-                )))
-            }
-        };
-        if raw.hidden_size == 0
-            || raw.num_attention_heads == 0
-            || raw.hidden_size % raw.num_attention_heads != 0
-        {
+    /// The same from already parsed JSON.
+    pub fn from_value(raw: serde_json::Value, path: &Path) -> Result<Self> {
+        if !raw.is_object() {
             return Err(EngineError::bad_file(
                 path,
-                format!(
-                    "hidden_size {} is not a multiple of num_attention_heads {}",
-                    raw.hidden_size, raw.num_attention_heads
-                ),
+                "config.json is not a JSON object",
             ));
         }
-        let pad_token_id = raw.pad_token_id.unwrap_or(match family {
-            Family::Bert => 0,
-            Family::XlmRoberta => 1,
-        });
-        Ok(EncoderConfig {
-            architecture,
-            family,
-            vocab_size: raw.vocab_size,
-            hidden_size: raw.hidden_size,
-            num_hidden_layers: raw.num_hidden_layers,
-            num_attention_heads: raw.num_attention_heads,
-            intermediate_size: raw.intermediate_size,
-            hidden_act,
-            max_position_embeddings: raw.max_position_embeddings,
-            type_vocab_size: raw.type_vocab_size.max(1),
-            layer_norm_eps: raw.layer_norm_eps,
-            pad_token_id,
-            dtype: raw.dtype.or(raw.torch_dtype),
-            id2label_len: raw.id2label.map(|m| m.len()),
-            st_activation_fn: raw.sentence_transformers.and_then(|s| s.activation_fn),
+        let g: Generic =
+            serde_json::from_value(raw.clone()).map_err(|e| EngineError::bad_file(path, e))?;
+        Ok(ModelConfig {
+            path: path.to_path_buf(),
+            architecture: g.architectures.into_iter().next().unwrap_or_default(),
+            model_type: g.model_type,
+            dtype: g.dtype.or(g.torch_dtype),
+            id2label_len: g.id2label.map(|m| m.len()),
+            st_activation_fn: g.sentence_transformers.and_then(|s| s.activation_fn),
+            raw,
         })
     }
 
-    /// Longest input (special tokens included) the position table allows.
-    pub fn max_positions(&self) -> usize {
-        self.max_position_embeddings
-            .saturating_sub(self.family.position_offset(self.pad_token_id))
+    /// The whole file as an architecture's `Config`.
+    ///
+    /// Errors: [`EngineError::BadFile`] naming this file and serde's reason (e.g.
+    /// "missing field `hidden_size`").
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T> {
+        T::deserialize(&self.raw).map_err(|e| EngineError::bad_file(&self.path, e))
     }
 
-    /// Whether the checkpoint is a sequence classifier (a cross-encoder), judged by name.
-    pub fn is_sequence_classifier(&self) -> bool {
-        self.architecture.ends_with("ForSequenceClassification")
+    /// `architectures[0]`, or `model_type` when the list is absent (for `info()` and
+    /// messages).
+    pub fn name(&self) -> String {
+        if self.architecture.is_empty() {
+            self.model_type.clone().unwrap_or_default()
+        } else {
+            self.architecture.clone()
+        }
     }
-}
 
-fn family_of(architecture: &str, model_type: Option<&str>) -> Option<Family> {
-    match architecture {
-        "BertForSequenceClassification" | "BertModel" => Some(Family::Bert),
-        "XLMRobertaForSequenceClassification"
-        | "RobertaForSequenceClassification"
-        | "XLMRobertaModel"
-        | "RobertaModel" => Some(Family::XlmRoberta),
-        "" => match model_type {
-            Some("bert") => Some(Family::Bert),
-            Some("xlm-roberta") | Some("roberta") => Some(Family::XlmRoberta),
-            _ => None,
-        },
-        _ => None,
+    /// The raw JSON.
+    pub fn raw(&self) -> &serde_json::Value {
+        &self.raw
+    }
+
+    /// [`EngineError::UnsupportedArchitecture`] for `what` (e.g. `"BertModel with
+    /// hidden_act \"mish\""`), naming this file and listing `supported`.
+    pub fn unsupported(
+        &self,
+        what: impl Into<String>,
+        supported: impl Into<String>,
+    ) -> EngineError {
+        EngineError::UnsupportedArchitecture {
+            path: self.path.clone(),
+            architecture: what.into(),
+            supported: supported.into(),
+        }
     }
 }
 
@@ -237,50 +165,55 @@ fn family_of(architecture: &str, model_type: Option<&str>) -> Option<Family> {
 mod tests {
     use super::*;
 
-    fn parse(json: &str) -> Result<EncoderConfig> {
-        EncoderConfig::from_raw(
+    fn parse(json: &str) -> Result<ModelConfig> {
+        ModelConfig::from_value(
             serde_json::from_str(json).unwrap(),
             Path::new("config.json"),
         )
     }
 
-    const BASE: &str = r#""vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 1,
-        "num_attention_heads": 2, "intermediate_size": 16, "max_position_embeddings": 514"#;
-
     #[test]
     fn reads_dtype_from_either_key() {
-        let a = parse(&format!(
-            r#"{{"architectures": ["BertForSequenceClassification"], "dtype": "bfloat16", {BASE}}}"#
-        ))
-        .unwrap();
+        let a =
+            parse(r#"{"architectures": ["BertForSequenceClassification"], "dtype": "bfloat16"}"#)
+                .unwrap();
         assert_eq!(a.dtype.as_deref(), Some("bfloat16"));
-        let b = parse(&format!(r#"{{"architectures": ["BertForSequenceClassification"], "torch_dtype": "float16", {BASE}}}"#)).unwrap();
+        assert_eq!(a.architecture, "BertForSequenceClassification");
+        let b = parse(r#"{"model_type": "bert", "torch_dtype": "float16"}"#).unwrap();
         assert_eq!(b.dtype.as_deref(), Some("float16"));
+        assert_eq!(b.architecture, "");
+        assert_eq!(b.model_type.as_deref(), Some("bert"));
     }
 
     #[test]
-    fn xlmr_positions_start_after_padding_idx() {
-        let c = parse(&format!(r#"{{"architectures": ["XLMRobertaForSequenceClassification"], "pad_token_id": 1, {BASE}}}"#)).unwrap();
-        assert_eq!(c.family, Family::XlmRoberta);
-        assert_eq!(c.max_positions(), 512);
-    }
-
-    #[test]
-    fn unknown_architecture_is_refused_with_its_name() {
-        let e = parse(&format!(
-            r#"{{"architectures": ["LlamaForCausalLM"], {BASE}}}"#
-        ))
-        .unwrap_err();
-        let msg = e.to_string();
-        assert!(
-            msg.contains("LlamaForCausalLM") && msg.contains("config.json"),
-            "{msg}"
+    fn labels_and_stored_activation() {
+        let c = parse(
+            r#"{"id2label": {"0": "a", "1": "b"},
+                "sentence_transformers": {"activation_fn": "torch.nn.modules.activation.Sigmoid"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.id2label_len, Some(2));
+        assert_eq!(
+            c.st_activation_fn.as_deref(),
+            Some("torch.nn.modules.activation.Sigmoid")
         );
     }
 
     #[test]
-    fn relative_positions_are_refused() {
-        let e = parse(&format!(r#"{{"architectures": ["BertModel"], "position_embedding_type": "relative_key", {BASE}}}"#)).unwrap_err();
-        assert!(e.to_string().contains("relative_key"));
+    fn a_non_object_or_mistyped_config_is_a_bad_file() {
+        assert!(matches!(parse("[1, 2]"), Err(EngineError::BadFile { .. })));
+        assert!(matches!(
+            parse(r#"{"architectures": "BertModel"}"#),
+            Err(EngineError::BadFile { .. })
+        ));
+    }
+
+    #[test]
+    fn family_serializes_as_its_name() {
+        assert_eq!(
+            serde_json::to_string(&Family::XlmRoberta).unwrap(),
+            "\"XlmRoberta\""
+        );
+        assert_eq!(Family::named("ModernBert").to_string(), "ModernBert");
     }
 }

@@ -2,30 +2,33 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::Device;
 use serde::Serialize;
 
-use crate::batch;
-use crate::config::{EncoderConfig, Family};
+use crate::batch::{self, DEFAULT_MAX_BATCH_TOKENS};
+use crate::config::{Family, ModelConfig};
 use crate::error::{EngineError, Result};
-use crate::model::SequenceClassifier;
+use crate::model::{registry, Batch, LoadContext, Loaded, SequenceClassifier};
 use crate::precision::Precision;
 use crate::score::{self, Prediction, RankedDocument};
 use crate::st_config::{SideConfig, StoredActivation};
 use crate::tokenize::{Encoded, TextTokenizer};
-use crate::weights::Weights;
 
 /// Load-time options of a [`CrossEncoder`].
 #[derive(Debug, Clone)]
 pub struct CrossEncoderOptions {
     /// Lower the default max length (tokens, special tokens included). `None` = the model's.
     pub max_length: Option<usize>,
-    /// Pairs per forward pass (after length sorting). Default 32.
+    /// Pairs per forward pass of the library's own planning ([`CrossEncoder::predict`],
+    /// [`CrossEncoder::rank`]; after length sorting). Default 32.
     pub batch_size: usize,
-    /// Precision of the encoder's linear layers. Default [`Precision::F32`] (PyTorch
+    /// Precision of the model's linear layers. Default [`Precision::F32`] (PyTorch
     /// parity); [`Precision::Bf16`] is faster on CPUs with AMX / AVX512-BF16 and moves the
     /// logits by a bounded amount (see [`Precision`]).
     pub precision: Precision,
+    /// Padded tokens (pairs × longest pair) per forward pass of the library's own planning
+    /// ([`crate::batch::plan`]). Default [`DEFAULT_MAX_BATCH_TOKENS`] (16,384).
+    /// [`CrossEncoder::predict_batch`] ignores it: it runs the batch it is given.
+    pub max_batch_tokens: usize,
 }
 
 impl Default for CrossEncoderOptions {
@@ -34,6 +37,7 @@ impl Default for CrossEncoderOptions {
             max_length: None,
             batch_size: 32,
             precision: Precision::F32,
+            max_batch_tokens: DEFAULT_MAX_BATCH_TOKENS,
         }
     }
 }
@@ -43,8 +47,10 @@ impl Default for CrossEncoderOptions {
 pub struct ModelInfo {
     /// Folder the model was loaded from.
     pub path: PathBuf,
-    /// `architectures[0]` of config.json, e.g. `XLMRobertaForSequenceClassification`.
+    /// `architectures[0]` of config.json, e.g. `XLMRobertaForSequenceClassification`
+    /// (its `model_type` when the list is absent).
     pub architecture: String,
+    /// Architecture family, e.g. [`Family::XlmRoberta`] (serialized as its name).
     pub family: Family,
     /// Classifier outputs, from the classifier weight's shape.
     pub num_labels: usize,
@@ -54,7 +60,7 @@ pub struct ModelInfo {
     pub max_positions: usize,
     /// Dtype of the weights on disk (`F32`, `F16`, `BF16`).
     pub stored_dtype: String,
-    /// Dtype the engine computes in.
+    /// Dtype the engine computes in ([`Precision::compute_dtype`] of the load option).
     pub compute_dtype: String,
     /// How `score` is derived from the logits: `sigmoid` or `softmax[1]`.
     pub score_activation: String,
@@ -67,24 +73,23 @@ pub struct ModelInfo {
     pub vocab_size: usize,
 }
 
-/// A cross-encoder reranker (`BertForSequenceClassification` or
-/// `XLMRobertaForSequenceClassification`) with its tokenizer.
+/// A cross-encoder reranker (any architecture of [`registry::ARCHITECTURES`] with a
+/// sequence-classification head) with its tokenizer.
 pub struct CrossEncoder {
-    model: SequenceClassifier,
+    model: Box<dyn SequenceClassifier>,
     tokenizer: TextTokenizer,
-    config: EncoderConfig,
     info: ModelInfo,
-    pad_id: u32,
     batch_size: usize,
+    max_batch_tokens: usize,
 }
 
 /// Smallest of the sentence-transformers max_seq_length, the tokenizer's model_max_length and
 /// the position table: the default max length of sentence-transformers and TEI.
-pub(crate) fn default_max_length(side: &SideConfig, cfg: &EncoderConfig) -> usize {
+pub(crate) fn default_max_length(side: &SideConfig, max_positions: usize) -> usize {
     [
         side.max_seq_length,
         side.model_max_length,
-        Some(cfg.max_positions()),
+        Some(max_positions),
     ]
     .into_iter()
     .flatten()
@@ -96,16 +101,15 @@ pub(crate) fn default_max_length(side: &SideConfig, cfg: &EncoderConfig) -> usiz
 /// table), else [`default_max_length`]. Shared by cross-encoders and embedders.
 pub(crate) fn effective_max_length(
     side: &SideConfig,
-    cfg: &EncoderConfig,
+    max_positions: usize,
     requested: Option<usize>,
 ) -> Result<usize> {
     match requested {
-        Some(r) if r > cfg.max_positions() => Err(EngineError::InvalidArgument(format!(
-            "max_length {r} exceeds the model's {} positions",
-            cfg.max_positions()
+        Some(r) if r > max_positions => Err(EngineError::InvalidArgument(format!(
+            "max_length {r} exceeds the model's {max_positions} positions"
         ))),
         Some(r) => Ok(r),
-        None => Ok(default_max_length(side, cfg)),
+        None => Ok(default_max_length(side, max_positions)),
     }
 }
 
@@ -131,24 +135,25 @@ impl CrossEncoder {
     pub fn from_dir(path: impl AsRef<Path>, options: CrossEncoderOptions) -> Result<Self> {
         let dir = path.as_ref();
         require_dir(dir)?;
-        let config = EncoderConfig::from_file(&dir.join("config.json"))?;
+        let config = ModelConfig::from_file(&dir.join("config.json"))?;
+        let loader = registry::classifier_loader(&config)?;
         let side = SideConfig::read(dir)?;
         let tokenizer = TextTokenizer::from_file(&dir.join("tokenizer.json"))?;
-        let device = Device::Cpu;
-        let weights = Weights::from_dir(dir, &device)?;
-        let model = SequenceClassifier::load(&weights, &config, &device, options.precision)?;
+        let ctx = LoadContext::new(&config, dir, options.precision);
+        let Loaded { model, meta } = loader(&ctx)?;
+        let weights = ctx.weights()?;
+        let architecture = config.name();
         let num_labels = model.num_labels();
         if !(1..=2).contains(&num_labels) {
             return Err(EngineError::UnsupportedArchitecture {
                 path: weights.source().to_path_buf(),
-                architecture: format!("{} with {num_labels} labels", config.architecture),
+                architecture: format!("{architecture} with {num_labels} labels"),
                 supported: "rerankers with 1 or 2 labels".into(),
             });
         }
-        let max_length = effective_max_length(&side, &config, options.max_length)?;
+        let max_length = effective_max_length(&side, meta.max_positions, options.max_length)?;
         // Fail now, not at the first request, if max_length cannot hold the special tokens.
         tokenizer.encode_pairs(&[("", "")], max_length)?;
-        let pad_id = config.pad_token_id;
         let stored_activation = side
             .activation_fn
             .as_deref()
@@ -156,20 +161,16 @@ impl CrossEncoder {
             .map(StoredActivation::parse);
         let info = ModelInfo {
             path: dir.to_path_buf(),
-            architecture: config.architecture.clone(),
-            family: config.family,
+            architecture,
+            family: meta.family,
             num_labels,
             max_length,
-            max_positions: config.max_positions(),
+            max_positions: meta.max_positions,
             stored_dtype: weights
                 .stored_dtype
-                .map(|d| format!("{d:?}").to_uppercase())
+                .clone()
                 .unwrap_or_else(|| "unknown".into()),
-            compute_dtype: match options.precision {
-                Precision::F32 => "F32",
-                Precision::Bf16 => "BF16 linear layers, F32 accumulation",
-            }
-            .into(),
+            compute_dtype: options.precision.compute_dtype().into(),
             score_activation: if num_labels == 1 {
                 "sigmoid"
             } else {
@@ -177,18 +178,17 @@ impl CrossEncoder {
             }
             .into(),
             stored_activation,
-            hidden_size: config.hidden_size,
-            num_hidden_layers: config.num_hidden_layers,
-            vocab_size: config.vocab_size,
+            hidden_size: meta.hidden_size,
+            num_hidden_layers: meta.num_hidden_layers,
+            vocab_size: meta.vocab_size,
         };
         tracing::debug!(?info, "loaded cross-encoder");
         Ok(CrossEncoder {
             model,
             tokenizer,
-            config,
             info,
-            pad_id,
             batch_size: options.batch_size.max(1),
+            max_batch_tokens: options.max_batch_tokens.max(1),
         })
     }
 
@@ -231,8 +231,12 @@ impl CrossEncoder {
     }
 
     /// Scores already tokenized pairs (see [`CrossEncoder::encode`]) in length-sorted batches of
-    /// at most `batch_size`; the result is in input order and a pair's score does not depend on
-    /// the batch it lands in (within 1e-5).
+    /// at most `batch_size` pairs and the load option `max_batch_tokens` padded tokens
+    /// ([`crate::batch::plan`]); the result is in input order. A pair's score does not depend
+    /// on the batch it lands in (the same bits).
+    ///
+    /// Errors: [`EngineError::InvalidArgument`] for an input without tokens or with an id
+    /// outside the model's tables.
     pub fn predict_encoded(
         &self,
         encoded: &[Encoded],
@@ -240,23 +244,36 @@ impl CrossEncoder {
     ) -> Result<Vec<Prediction>> {
         let lengths: Vec<usize> = encoded.iter().map(|e| e.input_ids.len()).collect();
         let mut out: Vec<Option<Prediction>> = vec![None; encoded.len()];
-        for group in batch::plan(&lengths, batch_size) {
-            let items: Vec<&Encoded> = group.iter().map(|&i| &encoded[i]).collect();
-            let input = batch::build_input(
-                &items,
-                self.config.family,
-                self.pad_id,
-                self.config.type_vocab_size == 1,
-            );
-            let logits = self.model.logits(&input)?;
-            let labels = self.model.num_labels();
-            for (&i, row) in group.iter().zip(logits.chunks_exact(labels)) {
-                out[i] = Some(Prediction::from_logits(row.to_vec()));
+        for group in batch::plan(&lengths, batch_size, self.max_batch_tokens) {
+            let predictions = self.forward(group.iter().map(|&i| &encoded[i]))?;
+            for (&i, p) in group.iter().zip(predictions) {
+                out[i] = Some(p);
             }
         }
         Ok(out
             .into_iter()
             .map(|p| p.expect("every index is in one batch"))
+            .collect())
+    }
+
+    /// Scores exactly this batch in one forward pass: no re-planning, no token cap (the
+    /// caller — e.g. the server's token-budget batcher — decided the batch). One
+    /// [`Prediction`] per input, in order; the same bits as [`CrossEncoder::predict_encoded`]
+    /// gives each pair.
+    ///
+    /// Errors: as [`CrossEncoder::predict_encoded`].
+    pub fn predict_batch(&self, batch: &[Encoded]) -> Result<Vec<Prediction>> {
+        self.forward(batch.iter())
+    }
+
+    /// One forward pass over `items` as one ragged batch.
+    fn forward<'a>(&self, items: impl IntoIterator<Item = &'a Encoded>) -> Result<Vec<Prediction>> {
+        let batch = Batch::from_encoded(items)?;
+        let logits = self.model.logits(&batch)?;
+        let labels = self.model.num_labels();
+        Ok(logits
+            .chunks_exact(labels)
+            .map(|row| Prediction::from_logits(row.to_vec()))
             .collect())
     }
 

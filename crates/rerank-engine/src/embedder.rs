@@ -1,33 +1,33 @@
 //! Bi-encoder embeddings: a sentence-transformers folder (`modules.json`, `1_Pooling`,
 //! `2_Normalize`, `sentence_bert_config.json`, prompts in `config_sentence_transformers.json`)
-//! on the same [`Transformer`] as the cross-encoders, as `SentenceTransformer.encode`.
+//! on the body ([`TokenEncoder`]) of any architecture of the registry, as
+//! `SentenceTransformer.encode`.
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use candle_core::Device;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::batch;
-use crate::config::EncoderConfig;
+use crate::batch::{self, DEFAULT_MAX_BATCH_TOKENS};
+use crate::config::ModelConfig;
 use crate::cross_encoder::{effective_max_length, require_dir};
 use crate::error::{EngineError, Result};
-use crate::model::{encoder_prefix, Transformer};
+use crate::model::{registry, Batch, LoadContext, Loaded, TokenEncoder, TokenSelection};
 use crate::pooling::{self, Pooling, PoolingConfig};
 use crate::precision::Precision;
 use crate::st_config::{read_optional_json, SideConfig};
 use crate::tokenize::{Encoded, TextTokenizer};
-use crate::weights::Weights;
 
 /// Load-time options of an [`Embedder`].
 #[derive(Debug, Clone)]
 pub struct EmbedderOptions {
     /// Lower the default max length (tokens, special tokens included).
     pub max_length: Option<usize>,
-    /// Texts per forward pass (after length sorting). Default 32.
+    /// Texts per forward pass of the library's own planning (after length sorting).
+    /// Default 32.
     pub batch_size: usize,
     /// Prefix for queries (e5's `"query: "`, bge's instruction). Default: the folder's
     /// `prompts["query"]`.
@@ -35,9 +35,13 @@ pub struct EmbedderOptions {
     /// Prefix for passages (e5's `"passage: "`). Default: the folder's `prompts["document"]`
     /// (or `prompts["passage"]`).
     pub document_prompt: Option<String>,
-    /// Precision of the encoder's linear layers. Default [`Precision::F32`] (PyTorch
+    /// Precision of the model's linear layers. Default [`Precision::F32`] (PyTorch
     /// parity); see [`Precision::Bf16`].
     pub precision: Precision,
+    /// Padded tokens (texts × longest text) per forward pass of the library's own planning
+    /// ([`crate::batch::plan`]). Default [`DEFAULT_MAX_BATCH_TOKENS`] (16,384).
+    /// [`Embedder::embed_batch`] ignores it.
+    pub max_batch_tokens: usize,
 }
 
 impl Default for EmbedderOptions {
@@ -48,6 +52,7 @@ impl Default for EmbedderOptions {
             query_prompt: None,
             document_prompt: None,
             precision: Precision::F32,
+            max_batch_tokens: DEFAULT_MAX_BATCH_TOKENS,
         }
     }
 }
@@ -68,15 +73,17 @@ pub struct EmbedderInfo {
     pub query_prompt: String,
     pub document_prompt: String,
     pub stored_dtype: String,
+    /// Dtype the engine computes in ([`Precision::compute_dtype`] of the load option).
+    pub compute_dtype: String,
 }
 
 /// A sentence-transformers bi-encoder.
 pub struct Embedder {
-    transformer: Transformer,
+    model: Box<dyn TokenEncoder>,
     tokenizer: TextTokenizer,
-    config: EncoderConfig,
     info: EmbedderInfo,
     batch_size: usize,
+    max_batch_tokens: usize,
     fingerprint: OnceLock<String>,
 }
 
@@ -96,14 +103,16 @@ struct StEmbedderConfig {
 
 impl Embedder {
     /// Loads a bi-encoder from a local folder: a sentence-transformers folder, or a bare
-    /// BERT / XLM-R model (mean pooling, no normalisation, as sentence-transformers would build).
+    /// model of a registry architecture (mean pooling, no normalisation, as
+    /// sentence-transformers would build).
     ///
     /// Errors: missing / malformed files and tensors (naming them), unsupported pooling modes,
     /// `max_length` beyond the position table.
     pub fn from_dir(path: impl AsRef<Path>, options: EmbedderOptions) -> Result<Self> {
         let dir = path.as_ref();
         require_dir(dir)?;
-        let config = EncoderConfig::from_file(&dir.join("config.json"))?;
+        let config = ModelConfig::from_file(&dir.join("config.json"))?;
+        let loader = registry::encoder_loader(&config)?;
         let side = SideConfig::read(dir)?;
         let modules: Option<Vec<ModuleEntry>> = read_optional_json(dir, "modules.json")?;
         let modules = modules.unwrap_or_default();
@@ -117,12 +126,10 @@ impl Embedder {
         let st: StEmbedderConfig =
             read_optional_json(dir, "config_sentence_transformers.json")?.unwrap_or_default();
         let tokenizer = TextTokenizer::from_file(&dir.join("tokenizer.json"))?;
-        let device = Device::Cpu;
-        let weights = Weights::from_dir(dir, &device)?;
-        let prefix = encoder_prefix(&weights, config.family);
-        let transformer =
-            Transformer::load(&weights, &prefix, &config, &device, options.precision)?;
-        let max_length = effective_max_length(&side, &config, options.max_length)?;
+        let ctx = LoadContext::new(&config, dir, options.precision);
+        let Loaded { model, meta } = loader(&ctx)?;
+        let weights = ctx.weights()?;
+        let max_length = effective_max_length(&side, meta.max_positions, options.max_length)?;
         tokenizer.encode_texts(&[""], max_length)?;
         let prompt = |key: &[&str]| -> String {
             key.iter()
@@ -131,8 +138,8 @@ impl Embedder {
         };
         let info = EmbedderInfo {
             path: dir.to_path_buf(),
-            architecture: config.architecture.clone(),
-            dims: config.hidden_size,
+            architecture: config.name(),
+            dims: model.hidden_size(),
             max_length,
             pooling: pooling.pooling,
             include_prompt: pooling.include_prompt,
@@ -143,15 +150,16 @@ impl Embedder {
                 .unwrap_or_else(|| prompt(&["document", "passage"])),
             stored_dtype: weights
                 .stored_dtype
-                .map(|d| format!("{d:?}").to_uppercase())
+                .clone()
                 .unwrap_or_else(|| "unknown".into()),
+            compute_dtype: options.precision.compute_dtype().into(),
         };
         Ok(Embedder {
-            transformer,
+            model,
             tokenizer,
-            config,
             info,
             batch_size: options.batch_size.max(1),
+            max_batch_tokens: options.max_batch_tokens.max(1),
             fingerprint: OnceLock::new(),
         })
     }
@@ -216,31 +224,67 @@ impl Embedder {
         self.embed_encoded(&encoded, skip)
     }
 
-    /// Embeds already tokenized texts; `skip_prefix` leading tokens are left out of pooling.
+    /// Embeds already tokenized texts in length-sorted batches of at most `batch_size`
+    /// texts and `max_batch_tokens` padded tokens (load options, [`crate::batch::plan`]);
+    /// `skip_prefix` leading tokens of each text are left out of pooling. Returns
+    /// `[n][dims]` f32 in input order; a text's embedding does not depend on its batch.
+    ///
+    /// Errors: [`EngineError::InvalidArgument`] for an input without tokens or with an id
+    /// outside the model's tables.
     pub fn embed_encoded(&self, encoded: &[Encoded], skip_prefix: usize) -> Result<Vec<Vec<f32>>> {
-        let dims = self.info.dims;
         let lengths: Vec<usize> = encoded.iter().map(|e| e.input_ids.len()).collect();
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); encoded.len()];
-        for group in batch::plan(&lengths, self.batch_size) {
+        for group in batch::plan(&lengths, self.batch_size, self.max_batch_tokens) {
             let items: Vec<&Encoded> = group.iter().map(|&i| &encoded[i]).collect();
-            let input = batch::build_input(
-                &items,
-                self.config.family,
-                self.config.pad_token_id,
-                self.config.type_vocab_size == 1,
-            );
-            let hidden = self.transformer.hidden_states(&input)?;
-            let l = input.seq_len;
-            for (row, &i) in group.iter().enumerate() {
-                let mut mask = input.attention_mask[row * l..(row + 1) * l].to_vec();
-                mask.iter_mut().take(skip_prefix).for_each(|m| *m = 0);
-                let h = &hidden[row * l * dims..(row + 1) * l * dims];
-                let mut v = pooling::pool(self.info.pooling, h, &mask, dims);
-                if self.info.normalize {
-                    pooling::normalize(&mut v);
-                }
+            for (&i, v) in group.iter().zip(self.forward(&items, skip_prefix)?) {
                 out[i] = v;
             }
+        }
+        Ok(out)
+    }
+
+    /// Embeds exactly this batch in one forward pass: no re-planning, no token cap (the
+    /// caller decided the batch). `skip_prefix` as [`Embedder::embed_encoded`], whose bits it
+    /// gives each text. Returns `[batch.len()][dims]` f32, in order.
+    ///
+    /// Errors: as [`Embedder::embed_encoded`].
+    pub fn embed_batch(&self, batch: &[Encoded], skip_prefix: usize) -> Result<Vec<Vec<f32>>> {
+        let items: Vec<&Encoded> = batch.iter().collect();
+        self.forward(&items, skip_prefix)
+    }
+
+    /// One forward pass over `items` as one ragged batch, then pooling (and normalisation).
+    fn forward(&self, items: &[&Encoded], skip_prefix: usize) -> Result<Vec<Vec<f32>>> {
+        let dims = self.info.dims;
+        let batch = Batch::from_encoded(items.iter().copied())?;
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Only the rows the pooling reads: the first token for CLS, the last for last-token
+        // pooling (unless a skipped prefix covers a whole text: pooling then falls back to
+        // row 0, which needs every row).
+        let min_len = batch.seqs().map(|r| r.len()).min().unwrap_or(0);
+        let rows = match self.info.pooling {
+            Pooling::Cls => TokenSelection::First,
+            Pooling::LastToken if skip_prefix < min_len => TokenSelection::Last,
+            _ => TokenSelection::All,
+        };
+        let hidden = self.model.hidden_states(&batch, rows)?;
+        let mut out = Vec::with_capacity(batch.len());
+        for (i, r) in batch.seqs().enumerate() {
+            let mut v = match rows {
+                TokenSelection::All => {
+                    let mut mask = vec![1u8; r.len()];
+                    mask.iter_mut().take(skip_prefix).for_each(|m| *m = 0);
+                    let h = &hidden[r.start * dims..r.end * dims];
+                    pooling::pool(self.info.pooling, h, &mask, dims)
+                }
+                _ => hidden[i * dims..(i + 1) * dims].to_vec(),
+            };
+            if self.info.normalize {
+                pooling::normalize(&mut v);
+            }
+            out.push(v);
         }
         Ok(out)
     }

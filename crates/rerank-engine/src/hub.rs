@@ -17,13 +17,14 @@
 //! | `HF_HUB_DISABLE_PROGRESS_BARS` | `1`/`true`/`yes`/`on`: no download progress bars on stderr |
 
 use std::fmt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use hf_hub::api::sync::{ApiBuilder, ApiError, ApiRepo};
 use hf_hub::{Cache, Repo, RepoType};
 use serde::Deserialize;
 
 use crate::error::{EngineError, Result};
+use crate::weights::is_plain_relative;
 
 /// Default hub endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
@@ -395,14 +396,6 @@ fn shard_names(index: &Path) -> Result<Vec<String>> {
         }
     }
     Ok(shards)
-}
-
-fn is_plain_relative(name: &str) -> bool {
-    !name.is_empty()
-        && !name.contains('\\')
-        && Path::new(name)
-            .components()
-            .all(|c| matches!(c, Component::Normal(_)))
 }
 
 /// Required files the snapshot folder lacks (config, tokenizer, weights and shards).

@@ -1,8 +1,9 @@
 //! # rerank-engine
 //!
-//! Loads Hugging Face cross-encoder rerankers (BERT, XLM-RoBERTa) from safetensors and scores
-//! `(query, document)` pairs with the same numbers as the PyTorch reference
-//! (transformers / sentence-transformers `CrossEncoder`), on CPU, in f32.
+//! Loads Hugging Face cross-encoder rerankers and bi-encoders (BERT, XLM-RoBERTa; see
+//! [`model::registry`]) from safetensors and scores `(query, document)` pairs with the same
+//! numbers as the PyTorch reference (transformers / sentence-transformers `CrossEncoder`), on
+//! CPU, in f32 (or bf16 linear layers, see [`Precision`]).
 //!
 //! ```no_run
 //! use rerank_engine::{CrossEncoder, CrossEncoderOptions};
@@ -11,6 +12,12 @@
 //! println!("{} {}", top[0].index, top[0].score);
 //! # Ok::<(), rerank_engine::EngineError>(())
 //! ```
+//!
+//! Layout: [`model`] holds one file per architecture behind the [`model::SequenceClassifier`]
+//! and [`model::TokenEncoder`] traits, picked by [`model::registry`] from `config.json`; the
+//! kernels are the `rerank-kernels` crate. [`CrossEncoder::predict_batch`] and
+//! [`Embedder::embed_batch`] run exactly the batch given (for callers with their own batch
+//! planner); `predict` / `rank` / `embed` plan length-sorted batches themselves ([`batch`]).
 
 pub mod batch;
 pub mod config;

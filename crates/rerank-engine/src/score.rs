@@ -17,7 +17,7 @@ use crate::error::{EngineError, Result};
 pub struct Prediction {
     /// Raw classifier output, `[num_labels]` f32.
     pub logits: Vec<f32>,
-    /// Relevance score in `[0, 1]`: sigmoid of the logit (1 label) or softmax(logits)[1] (2 labels).
+    /// Relevance score in `[0, 1]`: sigmoid of the logit (1 label) or `softmax(logits)[1]` (2 labels).
     pub score: f32,
 }
 

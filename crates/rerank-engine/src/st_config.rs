@@ -83,7 +83,7 @@ impl SideConfig {
             max_seq_length: sb.and_then(|c| c.max_seq_length),
             model_max_length: tc
                 .and_then(|c| c.model_max_length)
-                .filter(|&n| n >= 1.0 && n < 1e9)
+                .filter(|n| (1.0..1e9).contains(n))
                 .map(|n| n as usize),
             activation_fn: st.and_then(|c| c.activation_fn),
         })

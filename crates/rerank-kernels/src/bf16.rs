@@ -36,6 +36,7 @@ pub fn bf16_to_f32(b: u16) -> f32 {
 }
 
 /// `x` rounded to bf16 precision, as f32.
+#[cfg(test)]
 #[inline]
 pub fn round_bf16(x: f32) -> f32 {
     bf16_to_f32(f32_to_bf16(x))

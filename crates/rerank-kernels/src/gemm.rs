@@ -1,6 +1,7 @@
-//! f32 GEMM `C[m, n] = A[m, k] · W[n, k]ᵀ (+ bias)` — PyTorch's `nn.Linear` — with the weight
-//! packed once at load time ([`PackedLinear`]), plus a strided single-threaded variant for
-//! attention's per-head products ([`gemm_strided_serial`]).
+//! f32 GEMM `C[m, n] = A[m, k] · W[n, k]ᵀ (+ bias) (→ GELU)` — PyTorch's `nn.Linear` — with
+//! the weight packed once at load time ([`PackedF32`], the f32 storage of [`crate::Linear`]),
+//! plus a strided single-threaded variant for attention's per-head products
+//! ([`gemm_strided_serial`]).
 //!
 //! Blocking (BLIS-style, sized for 48 KiB L1d / 2 MiB L2 per core):
 //! - `k` is cut into [`k_blocks`] of at most [`KC`] = 384 (balanced, so 1536 = 4 × 384);
@@ -16,11 +17,9 @@
 //! computed by the same sequence of operations whatever `m` is and whichever task computes it,
 //! so a row's result does not depend on the batch it is in.
 //!
-//! Parallelism: [`PackedLinear::forward_into`] cuts `C` into a grid of row blocks × panel
-//! ranges (at least two tasks per thread when the shape allows) and runs them on rayon's pool;
-//! tiny products run inline. [`PackedLinear::forward_serial`] is for callers that are already
-//! parallel tasks. The output may be row-major or split into column blocks ([`OutLayout`],
-//! e.g. one `[tokens, head_dim]` block per attention head).
+//! Parallelism: [`PackedF32::forward`] cuts `C` with the task grid shared by every precision
+//! ([`crate::schedule`]). The output may be row-major or split into column blocks
+//! ([`OutLayout`], e.g. one `[tokens, head_dim]` block per attention head).
 //!
 //! Tuning (single thread, Sapphire Rapids, m = 4800): the micro-kernel alone reaches
 //! ≈ 155–165 GFLOP/s (≈ 95 % of one core's FMA peak); the blocked product on MiniLM's shapes
@@ -30,18 +29,17 @@
 use std::cell::RefCell;
 use std::ops::Range;
 
-use rayon::prelude::*;
-
-use super::buffer::{AlignedVec, SendPtr};
-use super::gemm_bf16::{self, PackedBf16};
-use super::isa::Isa;
-use super::microkernel::{self, Epilogue, NR};
-use super::pack::{pack_cols, pack_rows};
+use crate::buffer::{AlignedVec, SendPtr};
+use crate::isa::Isa;
+use crate::layout::OutLayout;
+use crate::microkernel::{self, Epilogue, NR};
+use crate::pack::{pack_cols, pack_rows};
+use crate::schedule::{Grid, Parallelism};
 
 /// Largest k-block.
-pub const KC: usize = 384;
+pub(crate) const KC: usize = 384;
 /// Largest m-block (a multiple of every ISA's `MR`: 14, 6 and 4).
-pub const MC: usize = 168;
+pub(crate) const MC: usize = 168;
 /// Below this many multiply-adds a product runs on the calling thread.
 const PARALLEL_MIN_FMAS: usize = 1 << 21;
 
@@ -54,7 +52,7 @@ thread_local! {
 
 /// The k-blocks `(k0, len)` of a depth-`k` product: `ceil(k / KC)` blocks of equal size
 /// (the last one possibly shorter).
-pub fn k_blocks(k: usize) -> impl Iterator<Item = (usize, usize)> {
+pub(crate) fn k_blocks(k: usize) -> impl Iterator<Item = (usize, usize)> {
     let kc = block_len(k);
     (0..k)
         .step_by(kc.max(1))
@@ -62,7 +60,7 @@ pub fn k_blocks(k: usize) -> impl Iterator<Item = (usize, usize)> {
 }
 
 /// Length of the (full) k-blocks of a depth-`k` product.
-fn block_len(k: usize) -> usize {
+pub(crate) fn block_len(k: usize) -> usize {
     let nb = k.div_ceil(KC).max(1);
     k.div_ceil(nb)
 }
@@ -76,67 +74,6 @@ struct PackedB<'a> {
     n: usize,
     k: usize,
     n_pad: usize,
-}
-
-/// Where element `(i, j)` of a product's output lives:
-/// `c[(j / block_cols)·block_stride + i·ldc + j % block_cols]`.
-///
-/// Row-major output is one block (`[m, ldc]`); a *blocked* output stores each group of
-/// `block_cols` columns as its own `[rows, block_cols]` matrix — e.g. Q/K/V per attention head,
-/// `[3·heads, tokens, head_dim]`, so that a head's rows are contiguous.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OutLayout {
-    /// Row stride within a block, in floats.
-    pub ldc: usize,
-    /// Columns per block (a multiple of [`NR`] unless the layout is row-major).
-    pub block_cols: usize,
-    /// Distance between blocks, in floats.
-    pub block_stride: usize,
-}
-
-impl OutLayout {
-    /// Plain row-major output with row stride `ldc`.
-    pub fn row_major(ldc: usize) -> Self {
-        OutLayout {
-            ldc,
-            block_cols: usize::MAX,
-            block_stride: 0,
-        }
-    }
-
-    /// Blocks of `block_cols` columns, each a dense `[rows, block_cols]` matrix.
-    pub fn blocked(block_cols: usize, rows: usize) -> Self {
-        OutLayout {
-            ldc: block_cols,
-            block_cols,
-            block_stride: rows * block_cols,
-        }
-    }
-
-    /// Offset of element `(i, j)`.
-    #[inline]
-    pub fn offset(&self, i: usize, j: usize) -> usize {
-        (j / self.block_cols) * self.block_stride + i * self.ldc + j % self.block_cols
-    }
-
-    /// Checks that `m` rows × columns `cols` fit in `len` floats without overlapping blocks,
-    /// and that no `NR`-column panel starting at a multiple of `NR` straddles two blocks.
-    pub(crate) fn check(&self, m: usize, cols: &Range<usize>, len: usize) {
-        if m == 0 || cols.is_empty() {
-            return;
-        }
-        let row_major = self.block_cols == usize::MAX;
-        assert!(
-            row_major || (self.block_cols.is_multiple_of(NR) && self.block_stride >= m * self.ldc),
-            "blocked output needs blocks of a multiple of {NR} columns that do not overlap"
-        );
-        let width = if row_major { cols.end } else { self.block_cols };
-        assert!(self.ldc >= width, "output row stride too small");
-        assert!(
-            self.offset(m - 1, cols.end - 1) < len,
-            "output buffer too small"
-        );
-    }
 }
 
 /// Single-threaded blocked product on columns `cols` (panel-aligned start) of `C`:
@@ -232,27 +169,33 @@ unsafe fn gemm_serial_raw(
     });
 }
 
-/// The weight of an `nn.Linear` (`[out, in]`) packed for the GEMM micro-kernels, with its
-/// bias. Packing happens once, at load time.
+/// The weight of an `nn.Linear` (`[n, k]`) packed for the f32 micro-kernels (NR-column
+/// panels per k-block). Packing happens once, at load time.
 #[derive(Debug, Clone)]
-pub struct PackedLinear {
-    /// Output features `n`.
-    n: usize,
-    /// Input features `k`.
-    k: usize,
+pub(crate) struct PackedF32 {
+    /// Output features.
+    pub n: usize,
+    /// Input features.
+    pub k: usize,
     n_pad: usize,
     data: AlignedVec,
-    /// `[n_pad]`, zero-padded.
-    bias: Option<AlignedVec>,
-    /// The bf16 weight when the layer computes in bf16 (`data` is then empty).
-    bf16: Option<PackedBf16>,
 }
 
-impl PackedLinear {
-    /// Packs `weight`: `[n, k]` row-major (PyTorch's `nn.Linear.weight`) and `bias`: `[n]`.
+/// Task grid of the f32 driver: row blocks of `MR` multiples up to [`MC`], NR-column panels.
+fn grid(isa: Isa) -> Grid {
+    Grid {
+        row_align: isa.mr(),
+        max_rows: MC,
+        col_unit: NR,
+        min_parallel_work: PARALLEL_MIN_FMAS,
+    }
+}
+
+impl PackedF32 {
+    /// Packs `weight`: `[n, k]` row-major (PyTorch's `nn.Linear.weight`).
     ///
-    /// Panics if the slice lengths do not match `n` and `k`.
-    pub fn new(weight: &[f32], bias: Option<&[f32]>, n: usize, k: usize) -> Self {
+    /// Panics if `weight.len() != n·k`.
+    pub fn new(weight: &[f32], n: usize, k: usize) -> Self {
         assert_eq!(weight.len(), n * k, "weight is not [{n}, {k}]");
         let n_pad = n.div_ceil(NR) * NR;
         let mut data = AlignedVec::zeros(k * n_pad);
@@ -266,56 +209,12 @@ impl PackedLinear {
             k_blocks(k),
             data.as_mut_slice(),
         );
-        let bias = bias.map(|b| {
-            assert_eq!(b.len(), n, "bias is not [{n}]");
-            let mut v = AlignedVec::zeros(n_pad);
-            v.as_mut_slice()[..n].copy_from_slice(b);
-            v
-        });
-        PackedLinear {
-            n,
-            k,
-            n_pad,
-            data,
-            bias,
-            bf16: None,
-        }
+        PackedF32 { n, k, n_pad, data }
     }
 
-    /// Like [`PackedLinear::new`], but the product runs in bf16 ([`gemm_bf16`]): `weight` is
-    /// rounded to bf16 now, the input rows on every call; sums, bias and output are f32.
-    pub fn new_bf16(weight: &[f32], bias: Option<&[f32]>, n: usize, k: usize) -> Self {
-        assert_eq!(weight.len(), n * k, "weight is not [{n}, {k}]");
-        let n_pad = n.div_ceil(NR) * NR;
-        let bias = bias.map(|b| {
-            assert_eq!(b.len(), n, "bias is not [{n}]");
-            let mut v = AlignedVec::zeros(n_pad);
-            v.as_mut_slice()[..n].copy_from_slice(b);
-            v
-        });
-        PackedLinear {
-            n,
-            k,
-            n_pad,
-            data: AlignedVec::default(),
-            bias,
-            bf16: Some(PackedBf16::new(weight, n, k)),
-        }
-    }
-
-    /// Whether the product runs in bf16 (see [`PackedLinear::new_bf16`]).
-    pub fn is_bf16(&self) -> bool {
-        self.bf16.is_some()
-    }
-
-    /// Output features.
-    pub fn out_dim(&self) -> usize {
-        self.n
-    }
-
-    /// Input features.
-    pub fn in_dim(&self) -> usize {
-        self.k
+    /// Bytes of packed weight.
+    pub fn size_bytes(&self) -> usize {
+        self.data.len() * 4
     }
 
     fn packed(&self) -> PackedB<'_> {
@@ -327,99 +226,16 @@ impl PackedLinear {
         }
     }
 
-    fn bias_ptr(&self) -> *const f32 {
-        self.bias
-            .as_ref()
-            .map_or(std::ptr::null(), |b| b.as_slice().as_ptr())
-    }
-
-    /// Checks the operand sizes of a product on `m` rows (panics on a mismatch).
-    fn check(
-        &self,
-        a: &[f32],
-        lda: usize,
-        m: usize,
-        cols: &Range<usize>,
-        c: &[f32],
-        out: OutLayout,
-    ) {
-        assert!(
-            cols.start <= cols.end && cols.end <= self.n,
-            "columns {cols:?} outside 0..{}",
-            self.n
-        );
-        assert!(
-            cols.start.is_multiple_of(NR) || cols.is_empty(),
-            "column range must start on a multiple of {NR}"
-        );
-        if m > 0 {
-            assert!(
-                lda >= self.k && a.len() >= (m - 1) * lda + self.k,
-                "A too small"
-            );
-            out.check(m, cols, c.len());
-        }
-    }
-
-    /// `out[m, n] = a[m, k] · Wᵀ + bias`, all row-major and dense; parallel.
-    pub fn forward(&self, a: &[f32], m: usize, out: &mut [f32]) {
-        self.forward_into(a, self.k, m, 0..self.n, out, self.n, false);
-    }
-
-    /// General form of [`PackedLinear::forward`], parallel over rayon's pool:
-    /// `out[i·ldc + j] = Σ_kk a[i·lda + kk]·W[j, kk] + bias[j]` for `i < m`, `j ∈ cols`,
-    /// followed by exact GELU when `gelu`. Other columns of `out` are left untouched.
+    /// `out[layout.offset(i, j)] = Σ_kk a[i·lda + kk]·W[j, kk] (+ bias[j]) (→ exact GELU)` for
+    /// `i < m`, `j ∈ cols`, on `isa`, cut into tasks by the shared grid when `par` allows.
+    /// Other elements of `out` are left untouched.
     ///
-    /// `cols.start` must be a multiple of [`NR`] (32). Panics on too short slices.
+    /// The caller has checked the operands: `cols.start` a multiple of `NR`,
+    /// `cols.end ≤ n`, `a` holding `m` rows of stride `lda ≥ k`, `out` holding every
+    /// `layout.offset(i, j)` named ([`OutLayout::check`]), `bias` (if any) at least
+    /// `n.div_ceil(NR)·NR` floats; panics if not (the unsafe kernel relies on it).
     #[allow(clippy::too_many_arguments)]
-    pub fn forward_into(
-        &self,
-        a: &[f32],
-        lda: usize,
-        m: usize,
-        cols: Range<usize>,
-        out: &mut [f32],
-        ldc: usize,
-        gelu: bool,
-    ) {
-        let layout = OutLayout::row_major(ldc);
-        self.forward_into_isa(Isa::active(), a, lda, m, cols, out, layout, gelu, true);
-    }
-
-    /// [`PackedLinear::forward_into`] with a general output layout (e.g. per-head blocks).
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward_into_layout(
-        &self,
-        a: &[f32],
-        lda: usize,
-        m: usize,
-        cols: Range<usize>,
-        out: &mut [f32],
-        layout: OutLayout,
-        gelu: bool,
-    ) {
-        self.forward_into_isa(Isa::active(), a, lda, m, cols, out, layout, gelu, true);
-    }
-
-    /// Single-threaded [`PackedLinear::forward_into_layout`], for callers that are already
-    /// parallel tasks.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward_serial_layout(
-        &self,
-        a: &[f32],
-        lda: usize,
-        m: usize,
-        cols: Range<usize>,
-        out: &mut [f32],
-        layout: OutLayout,
-        gelu: bool,
-    ) {
-        self.forward_into_isa(Isa::active(), a, lda, m, cols, out, layout, gelu, false);
-    }
-
-    /// The product on `isa`, on rayon's pool when `parallel` and the product is large enough.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn forward_into_isa(
+    pub fn forward(
         &self,
         isa: Isa,
         a: &[f32],
@@ -428,112 +244,50 @@ impl PackedLinear {
         cols: Range<usize>,
         out: &mut [f32],
         layout: OutLayout,
+        bias: Option<&[f32]>,
         gelu: bool,
-        parallel: bool,
+        par: Parallelism,
     ) {
-        self.check(a, lda, m, &cols, out, layout);
-        if let Some(w) = &self.bf16 {
-            let bias = self.bias.as_ref().map(AlignedVec::as_slice);
-            let isa = super::isa::Bf16Isa::active();
-            gemm_bf16::forward(isa, w, a, lda, m, cols, out, layout, bias, gelu, parallel);
-            return;
-        }
         if m == 0 || cols.is_empty() {
             return;
         }
-        let threads = rayon::current_num_threads();
-        let fmas = m * self.k * cols.len();
-        let mr = isa.mr();
-        if !parallel || threads <= 1 || fmas < PARALLEL_MIN_FMAS {
-            // SAFETY: sizes checked above.
-            unsafe {
-                gemm_serial_raw(
-                    isa,
-                    m,
-                    a.as_ptr(),
-                    lda,
-                    1,
-                    self.packed(),
-                    cols,
-                    out.as_mut_ptr(),
-                    layout,
-                    self.bias_ptr(),
-                    gelu,
-                )
-            };
-            return;
+        assert!(
+            cols.start.is_multiple_of(NR) && cols.end <= self.n,
+            "columns {cols:?}"
+        );
+        assert!(
+            lda >= self.k && a.len() >= (m - 1) * lda + self.k,
+            "A too small"
+        );
+        layout.check(m, &cols, out.len());
+        if let Some(b) = bias {
+            assert!(b.len() >= self.n_pad, "bias shorter than {}", self.n_pad);
         }
-        // Row blocks: about two per thread, a multiple of MR, at most MC.
-        let rb = m
-            .div_ceil(2 * threads)
-            .div_ceil(mr)
-            .saturating_mul(mr)
-            .clamp(mr, MC);
-        let row_tasks = m.div_ceil(rb);
-        // Split the panels as well when there are too few row blocks.
-        let first_panel = cols.start / NR;
-        let panels = cols.end.div_ceil(NR) - first_panel;
-        let col_tasks = (2 * threads).div_ceil(row_tasks).clamp(1, panels);
-        let panels_per_task = panels.div_ceil(col_tasks);
-        let col_tasks = panels.div_ceil(panels_per_task);
         let c = SendPtr(out.as_mut_ptr());
+        let bias = SendPtr(bias.map_or(std::ptr::null(), <[f32]>::as_ptr) as *mut f32);
         let packed = self.packed();
-        let bias = SendPtr(self.bias_ptr() as *mut f32);
-        (0..row_tasks * col_tasks).into_par_iter().for_each(|t| {
-            let (ri, ci) = (t / col_tasks, t % col_tasks);
-            let r0 = ri * rb;
-            let rows = rb.min(m - r0);
-            let c0 = (first_panel + ci * panels_per_task) * NR;
-            let c1 = ((first_panel + (ci + 1) * panels_per_task) * NR).min(cols.end);
-            // SAFETY: sizes checked above; each task writes the disjoint block rows
-            // r0..r0 + rows × columns c0..c1 of `out` (offsets are linear in the row, so
-            // shifting the base by row r0 addresses rows r0..), which outlives this scoped call;
+        let work = m * self.k * cols.len();
+        grid(isa).run(m, cols, work, par, |rows, cols| {
+            // SAFETY: operands checked above. Each task writes the disjoint block rows
+            // `rows` × columns `cols` of `out` (offsets are linear in the row, so shifting the
+            // base by row `rows.start` addresses those rows), which outlives this scoped call;
             // `a`, the packed weight and the bias are only read.
             unsafe {
                 gemm_serial_raw(
                     isa,
-                    rows,
-                    a.as_ptr().add(r0 * lda),
+                    rows.len(),
+                    a.as_ptr().add(rows.start * lda),
                     lda,
                     1,
                     packed,
-                    c0..c1,
-                    c.get().add(layout.offset(r0, 0)),
+                    cols,
+                    c.get().add(layout.offset(rows.start, 0)),
                     layout,
                     bias.get(),
                     gelu,
                 )
             };
         });
-    }
-
-    /// Single-threaded [`PackedLinear::forward_into`] on all columns, for callers that are
-    /// already parallel tasks: `out[i·ldc + j] = a[i, ·] · W[j, ·] + bias[j]` (→ GELU).
-    pub fn forward_serial(
-        &self,
-        a: &[f32],
-        lda: usize,
-        m: usize,
-        out: &mut [f32],
-        ldc: usize,
-        gelu: bool,
-    ) {
-        self.forward_serial_isa(Isa::active(), a, lda, m, out, ldc, gelu);
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn forward_serial_isa(
-        &self,
-        isa: Isa,
-        a: &[f32],
-        lda: usize,
-        m: usize,
-        out: &mut [f32],
-        ldc: usize,
-        gelu: bool,
-    ) {
-        let layout = OutLayout::row_major(ldc);
-        self.forward_into_isa(isa, a, lda, m, 0..self.n, out, layout, gelu, false);
     }
 }
 
@@ -544,32 +298,10 @@ impl PackedLinear {
 /// `b_cs = row stride of K`) and `P·V` (`b_rs = row stride of V`, `b_cs = 1`).
 ///
 /// # Safety
-/// Every element named above must be in bounds of its buffer (`a`, `b` readable, `c`
+/// `isa` supported by the CPU; every element named above must be in bounds of its buffer (`a`, `b` readable, `c`
 /// readable and writable, `c` not overlapping `a` or `b`) for `i < m`, `j < n`, `kk < k`.
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn gemm_strided_serial(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: *const f32,
-    a_rs: usize,
-    a_cs: usize,
-    b: *const f32,
-    b_rs: usize,
-    b_cs: usize,
-    c: *mut f32,
-    ldc: usize,
-) {
-    // SAFETY: forwarded contract.
-    unsafe { gemm_strided_serial_isa(Isa::active(), m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc) }
-}
-
-/// [`gemm_strided_serial`] with an explicit instruction set.
-///
-/// # Safety
-/// As [`gemm_strided_serial`]; `isa` supported by the CPU.
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm_strided_serial_isa(
+pub(crate) unsafe fn gemm_strided_serial(
     isa: Isa,
     m: usize,
     n: usize,
@@ -630,6 +362,13 @@ pub(crate) unsafe fn gemm_strided_serial_isa(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `bias` zero-padded to a whole panel, as [`crate::Linear`] stores it.
+    fn padded(bias: &[f32]) -> Vec<f32> {
+        let mut v = bias.to_vec();
+        v.resize(bias.len().div_ceil(NR) * NR, 0.0);
+        v
+    }
 
     /// Deterministic values in [-1, 1).
     fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
@@ -702,24 +441,19 @@ mod tests {
                 let a = rand_vec(m * k, 1 + s as u64);
                 let w = rand_vec(n * k, 100 + s as u64);
                 let bias = rand_vec(n, 200 + s as u64);
-                let lin = PackedLinear::new(&w, Some(&bias), n, k);
+                let lin = PackedF32::new(&w, n, k);
+                let b = padded(&bias);
                 let (want, mag) = reference(&a, &w, Some(&bias), m, n, k);
-                let mut got = vec![f32::NAN; m * n];
-                lin.forward_into_isa(
-                    isa,
-                    &a,
-                    k,
-                    m,
-                    0..n,
-                    &mut got,
-                    OutLayout::row_major(n),
-                    false,
-                    true,
-                );
+                let run = |par| {
+                    let mut got = vec![f32::NAN; m * n];
+                    let layout = OutLayout::row_major(n);
+                    lin.forward(isa, &a, k, m, 0..n, &mut got, layout, Some(&b), false, par);
+                    got
+                };
+                let got = run(Parallelism::Parallel);
                 let err = max_rel_err(&got, &want, &mag);
                 assert!(err < 1e-6, "{isa:?} {m}x{n}x{k}: rel err {err}");
-                let mut serial = vec![f32::NAN; m * n];
-                lin.forward_serial_isa(isa, &a, k, m, &mut serial, n, false);
+                let serial = run(Parallelism::Serial);
                 assert_eq!(got, serial, "{isa:?} {m}x{n}x{k}: parallel vs serial");
             }
         }
@@ -729,13 +463,28 @@ mod tests {
     fn row_results_do_not_depend_on_m() {
         let (n, k) = (96, 777);
         let w = rand_vec(n * k, 7);
-        let lin = PackedLinear::new(&w, None, n, k);
+        let lin = PackedF32::new(&w, n, k);
         let a = rand_vec(300 * k, 8);
-        let mut all = vec![0f32; 300 * n];
-        lin.forward(&a, 300, &mut all);
+        let run = |a: &[f32], m: usize| {
+            let mut out = vec![0f32; m * n];
+            let (isa, layout) = (Isa::active(), OutLayout::row_major(n));
+            lin.forward(
+                isa,
+                a,
+                k,
+                m,
+                0..n,
+                &mut out,
+                layout,
+                None,
+                false,
+                Parallelism::Parallel,
+            );
+            out
+        };
+        let all = run(&a, 300);
         for (i, row) in [0usize, 13, 14, 167, 168, 299].iter().enumerate() {
-            let mut one = vec![0f32; n];
-            lin.forward(&a[row * k..(row + 1) * k], 1, &mut one);
+            let one = run(&a[row * k..(row + 1) * k], 1);
             assert_eq!(&all[row * n..(row + 1) * n], &one[..], "row {row} ({i})");
         }
     }
@@ -749,13 +498,13 @@ mod tests {
             let a = rand_vec(m * a_ld, 3);
             let w = rand_vec(n * k, 4);
             let bias = rand_vec(n, 5);
-            let lin = PackedLinear::new(&w, Some(&bias), n, k);
+            let lin = PackedF32::new(&w, n, k);
             let dense: Vec<f32> = (0..m)
                 .flat_map(|i| a[i * a_ld..i * a_ld + k].to_vec())
                 .collect();
             let (want, mag) = reference(&dense, &w, Some(&bias), m, n, k);
             let mut got = vec![-7f32; m * ldc];
-            lin.forward_into_isa(
+            lin.forward(
                 isa,
                 &a,
                 a_ld,
@@ -763,8 +512,9 @@ mod tests {
                 32..90,
                 &mut got,
                 OutLayout::row_major(ldc),
+                Some(&padded(&bias)),
                 true,
-                true,
+                Parallelism::Parallel,
             );
             for i in 0..m {
                 for j in 0..ldc {
@@ -792,23 +542,38 @@ mod tests {
             let a = rand_vec(m * k, 21);
             let w = rand_vec(n * k, 22);
             let bias = rand_vec(n, 23);
-            let lin = PackedLinear::new(&w, Some(&bias), n, k);
+            let lin = PackedF32::new(&w, n, k);
+            let b = padded(&bias);
+            let (par, ser) = (Parallelism::Parallel, Parallelism::Serial);
             let mut dense = vec![0f32; m * n];
-            lin.forward_into_isa(
+            let rm = OutLayout::row_major(n);
+            lin.forward(isa, &a, k, m, 0..n, &mut dense, rm, Some(&b), false, par);
+            let layout = OutLayout::blocked(64, m);
+            let mut blocked = vec![f32::NAN; 3 * m * 64];
+            lin.forward(
                 isa,
                 &a,
                 k,
                 m,
-                0..n,
-                &mut dense,
-                OutLayout::row_major(n),
+                64..n,
+                &mut blocked,
+                layout,
+                Some(&b),
                 false,
-                true,
+                par,
             );
-            let layout = OutLayout::blocked(64, m);
-            let mut blocked = vec![f32::NAN; 3 * m * 64];
-            lin.forward_into_isa(isa, &a, k, m, 64..n, &mut blocked, layout, false, true);
-            lin.forward_into_isa(isa, &a, k, 14, 0..64, &mut blocked, layout, false, false);
+            lin.forward(
+                isa,
+                &a,
+                k,
+                14,
+                0..64,
+                &mut blocked,
+                layout,
+                Some(&b),
+                false,
+                ser,
+            );
             for i in 0..m {
                 for j in 0..n {
                     let g = blocked[(j / 64) * m * 64 + i * 64 + j % 64];
@@ -832,7 +597,7 @@ mod tests {
             let mut s = vec![0f32; m * n];
             // SAFETY: indices stay below m·ld and n·ld (column 3 + 33 ≤ 40).
             unsafe {
-                gemm_strided_serial_isa(
+                gemm_strided_serial(
                     isa,
                     m,
                     n,
@@ -861,7 +626,7 @@ mod tests {
             let mut o = vec![0f32; m * ld];
             // SAFETY: P is m × n dense; V(kk, j) = kv[kk·ld + 3 + j] < n·ld; C columns 3..36.
             unsafe {
-                gemm_strided_serial_isa(
+                gemm_strided_serial(
                     isa,
                     m,
                     d,

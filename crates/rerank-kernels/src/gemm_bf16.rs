@@ -12,22 +12,21 @@
 //! at k = 3072) is reused by every 32-row group. The whole depth `k` is summed inside the
 //! kernel (AMX keeps the 32×32 block in four tiles), so there is no k-blocking.
 //!
-//! Parallelism: as the f32 GEMM, row blocks × panel ranges on rayon's pool, each task on one
-//! thread with its own tile configuration.
+//! Parallelism: the task grid shared with the f32 GEMM ([`crate::schedule`]), row blocks ×
+//! 32-column ranges on rayon's pool, each task on one thread with its own tile configuration.
 
 use std::cell::RefCell;
 use std::ops::Range;
 
-use rayon::prelude::*;
-
-use super::activation;
-use super::bf16::{pack_a, pack_b, AlignedBf16, BLOCK, PANEL};
-use super::buffer::SendPtr;
-use super::gemm::OutLayout;
-use super::isa::Bf16Isa;
+use crate::activation;
+use crate::bf16::{pack_a, pack_b, AlignedBf16, BLOCK, PANEL};
+use crate::buffer::SendPtr;
+use crate::isa::Bf16Isa;
+use crate::layout::OutLayout;
+use crate::schedule::{Grid, Parallelism};
 
 /// Largest row block of a task.
-pub const MC_BF16: usize = 128;
+pub(crate) const MC_BF16: usize = 128;
 /// Below this many multiply-adds a product runs on the calling thread.
 const PARALLEL_MIN_MACS: usize = 1 << 23;
 
@@ -38,7 +37,7 @@ thread_local! {
 
 /// The weight of an `nn.Linear` (`[n, k]`) rounded to bf16 and packed in VNNI panels.
 #[derive(Debug, Clone)]
-pub struct PackedBf16 {
+pub(crate) struct PackedBf16 {
     /// Output features.
     pub n: usize,
     /// Input features.
@@ -253,103 +252,80 @@ unsafe fn gemm_serial_raw(
     });
 }
 
-/// `out[offset(i, j)] = Σ_kk bf16(a[i·lda + kk])·bf16(W[j, kk]) + bias[j]` (→ exact GELU)
-/// for `i < m`, `j ∈ cols`, on `isa`; on rayon's pool when `parallel` and the product is
-/// large enough. Other elements of `out` are left untouched.
-///
-/// Panics unless `cols.start` is a multiple of 32, `cols.end ≤ w.n`, and `a`, `out` and `bias`
-/// (`[w.n]`) are large enough.
-#[allow(clippy::too_many_arguments)]
-pub fn forward(
-    isa: Bf16Isa,
-    w: &PackedBf16,
-    a: &[f32],
-    lda: usize,
-    m: usize,
-    cols: Range<usize>,
-    out: &mut [f32],
-    layout: OutLayout,
-    bias: Option<&[f32]>,
-    gelu: bool,
-    parallel: bool,
-) {
-    assert!(
-        cols.start <= cols.end && cols.end <= w.n,
-        "columns {cols:?} outside 0..{}",
-        w.n
-    );
-    assert!(
-        cols.start.is_multiple_of(BLOCK) || cols.is_empty(),
-        "column range must start on a multiple of {BLOCK}"
-    );
-    if let Some(b) = bias {
-        assert!(b.len() >= w.n, "bias shorter than {}", w.n);
+/// Task grid of the bf16 driver: row blocks of 32-row multiples up to [`MC_BF16`], 32-column
+/// blocks.
+const GRID: Grid = Grid {
+    row_align: BLOCK,
+    max_rows: MC_BF16,
+    col_unit: BLOCK,
+    min_parallel_work: PARALLEL_MIN_MACS,
+};
+
+impl PackedBf16 {
+    /// `out[layout.offset(i, j)] = Σ_kk bf16(a[i·lda + kk])·bf16(W[j, kk]) + bias[j]`
+    /// (→ exact GELU) for `i < m`, `j ∈ cols`, on `isa`, cut into tasks by the shared grid
+    /// when `par` allows. Other elements of `out` are left untouched.
+    ///
+    /// Panics unless `cols.start` is a multiple of 32, `cols.end ≤ n`, and `a`, `out` and
+    /// `bias` (`[n]` at least) are large enough.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(
+        &self,
+        isa: Bf16Isa,
+        a: &[f32],
+        lda: usize,
+        m: usize,
+        cols: Range<usize>,
+        out: &mut [f32],
+        layout: OutLayout,
+        bias: Option<&[f32]>,
+        gelu: bool,
+        par: Parallelism,
+    ) {
+        assert!(
+            cols.start <= cols.end && cols.end <= self.n,
+            "columns {cols:?} outside 0..{}",
+            self.n
+        );
+        assert!(
+            cols.start.is_multiple_of(BLOCK) || cols.is_empty(),
+            "column range must start on a multiple of {BLOCK}"
+        );
+        if let Some(b) = bias {
+            assert!(b.len() >= self.n, "bias shorter than {}", self.n);
+        }
+        if m == 0 || cols.is_empty() {
+            return;
+        }
+        assert!(
+            lda >= self.k && a.len() >= (m - 1) * lda + self.k,
+            "A too small"
+        );
+        layout.check(m, &cols, out.len());
+        let c = SendPtr(out.as_mut_ptr());
+        let bias = SendPtr(bias.map_or(std::ptr::null(), <[f32]>::as_ptr) as *mut f32);
+        let work = m * self.k * cols.len();
+        GRID.run(m, cols, work, par, |rows, cols| {
+            // SAFETY: sizes checked above; each task writes the disjoint rows `rows` × columns
+            // `cols` of `out` (offsets are linear in the row, so shifting the base by row
+            // `rows.start` addresses those rows), which outlives this scoped call; `a`, the
+            // packed weight and the bias are only read.
+            unsafe {
+                gemm_serial_raw(
+                    isa,
+                    self,
+                    rows.len(),
+                    a.as_ptr().add(rows.start * lda),
+                    lda,
+                    cols,
+                    c.get().add(layout.offset(rows.start, 0)),
+                    layout,
+                    bias.get(),
+                    gelu,
+                )
+            };
+        });
     }
-    if m == 0 || cols.is_empty() {
-        return;
-    }
-    assert!(lda >= w.k && a.len() >= (m - 1) * lda + w.k, "A too small");
-    layout.check(m, &cols, out.len());
-    let bias = bias.map_or(std::ptr::null(), <[f32]>::as_ptr);
-    let threads = rayon::current_num_threads();
-    let macs = m * w.k * cols.len();
-    if !parallel || threads <= 1 || macs < PARALLEL_MIN_MACS {
-        // SAFETY: sizes checked above.
-        unsafe {
-            gemm_serial_raw(
-                isa,
-                w,
-                m,
-                a.as_ptr(),
-                lda,
-                cols,
-                out.as_mut_ptr(),
-                layout,
-                bias,
-                gelu,
-            )
-        };
-        return;
-    }
-    // Row blocks: about two per thread, a multiple of 32, at most MC_BF16.
-    let rb = m
-        .div_ceil(2 * threads)
-        .div_ceil(BLOCK)
-        .saturating_mul(BLOCK)
-        .clamp(BLOCK, MC_BF16);
-    let row_tasks = m.div_ceil(rb);
-    let first = cols.start / BLOCK;
-    let groups = cols.end.div_ceil(BLOCK) - first;
-    let col_tasks = (2 * threads).div_ceil(row_tasks).clamp(1, groups);
-    let per_task = groups.div_ceil(col_tasks);
-    let col_tasks = groups.div_ceil(per_task);
-    let c = SendPtr(out.as_mut_ptr());
-    let bias = SendPtr(bias as *mut f32);
-    (0..row_tasks * col_tasks).into_par_iter().for_each(|t| {
-        let (ri, ci) = (t / col_tasks, t % col_tasks);
-        let r0 = ri * rb;
-        let rows = rb.min(m - r0);
-        let c0 = (first + ci * per_task) * BLOCK;
-        let c1 = ((first + (ci + 1) * per_task) * BLOCK).min(cols.end);
-        // SAFETY: sizes checked above; each task writes the disjoint rows r0..r0 + rows ×
-        // columns c0..c1 of `out` (offsets are linear in the row, so shifting the base by row
-        // r0 addresses rows r0..), which outlives this scoped call; `a`, the packed weight
-        // and the bias are only read.
-        unsafe {
-            gemm_serial_raw(
-                isa,
-                w,
-                rows,
-                a.as_ptr().add(r0 * lda),
-                lda,
-                c0..c1,
-                c.get().add(layout.offset(r0, 0)),
-                layout,
-                bias.get(),
-                gelu,
-            )
-        };
-    });
 }
 
 #[cfg(test)]
@@ -424,9 +400,8 @@ mod tests {
                 let (want, mag) = reference(&a, &w, Some(&bias), m, n, k);
                 let mut got = vec![f32::NAN; m * n];
                 let layout = OutLayout::row_major(n);
-                forward(
+                packed.forward(
                     isa,
-                    &packed,
                     &a,
                     k,
                     m,
@@ -435,7 +410,7 @@ mod tests {
                     layout,
                     Some(&bias),
                     false,
-                    true,
+                    Parallelism::Parallel,
                 );
                 for (idx, ((&g, &r), &s)) in got.iter().zip(&want).zip(&mag).enumerate() {
                     // f32 summation of exact products: error ≤ a few ulps of Σ|a·w|.
@@ -446,9 +421,8 @@ mod tests {
                     );
                 }
                 let mut serial = vec![f32::NAN; m * n];
-                forward(
+                packed.forward(
                     isa,
-                    &packed,
                     &a,
                     k,
                     m,
@@ -457,7 +431,7 @@ mod tests {
                     layout,
                     Some(&bias),
                     false,
-                    false,
+                    Parallelism::Serial,
                 );
                 assert_eq!(got, serial, "{isa:?} {m}x{n}x{k}: parallel vs serial");
             }
@@ -473,9 +447,8 @@ mod tests {
         let packed = PackedBf16::new(&w, n, k);
         let run = |isa| {
             let mut out = vec![0f32; m * n];
-            forward(
+            packed.forward(
                 isa,
-                &packed,
                 &a,
                 k,
                 m,
@@ -484,7 +457,7 @@ mod tests {
                 OutLayout::row_major(n),
                 None,
                 false,
-                true,
+                Parallelism::Parallel,
             );
             out
         };
@@ -513,9 +486,8 @@ mod tests {
             // Per-head blocks of 64 columns; only columns 32..100 requested.
             let layout = OutLayout::blocked(64, m);
             let mut got = vec![-7f32; 2 * m * 64];
-            forward(
+            packed.forward(
                 isa,
-                &packed,
                 &a,
                 a_ld,
                 m,
@@ -524,7 +496,7 @@ mod tests {
                 layout,
                 Some(&bias),
                 true,
-                true,
+                Parallelism::Parallel,
             );
             for i in 0..m {
                 for j in 0..n {
@@ -556,9 +528,8 @@ mod tests {
             let run = |rows: &[f32], m: usize| {
                 let mut out = vec![0f32; m * n];
                 let layout = OutLayout::row_major(n);
-                forward(
+                packed.forward(
                     isa,
-                    &packed,
                     rows,
                     k,
                     m,
@@ -567,7 +538,7 @@ mod tests {
                     layout,
                     Some(&bias),
                     true,
-                    true,
+                    Parallelism::Parallel,
                 );
                 out
             };
@@ -587,9 +558,8 @@ mod tests {
         let packed = PackedBf16::new(&w, n, k);
         let isa = Bf16Isa::active();
         let mut one = vec![0f32; m * n];
-        forward(
+        packed.forward(
             isa,
-            &packed,
             &a,
             k,
             m,
@@ -598,7 +568,7 @@ mod tests {
             OutLayout::row_major(n),
             None,
             false,
-            false,
+            Parallelism::Serial,
         );
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(5)
@@ -606,9 +576,8 @@ mod tests {
             .unwrap();
         let mut many = vec![0f32; m * n];
         pool.install(|| {
-            forward(
+            packed.forward(
                 isa,
-                &packed,
                 &a,
                 k,
                 m,
@@ -617,7 +586,7 @@ mod tests {
                 OutLayout::row_major(n),
                 None,
                 false,
-                true,
+                Parallelism::Parallel,
             )
         });
         assert_eq!(one, many);

@@ -65,7 +65,7 @@ impl Isa {
     }
 }
 
-/// Instruction set of the bf16 GEMM ([`crate::gemm_bf16`]). Ordered from most to
+/// Instruction set of the bf16 GEMM (the bf16 storage of [`crate::Linear`]). Ordered from most to
 /// least capable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bf16Isa {

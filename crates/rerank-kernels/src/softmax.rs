@@ -95,18 +95,22 @@ mod x86 {
         scale: f32,
         stats: &mut [f32],
     ) {
+        assert!(
+            rows == 0 || cols == 0 || (ld >= cols && x.len() >= (rows - 1) * ld + cols),
+            "softmax: buffer too small"
+        );
         let (max, sum) = stats[..2 * cols].split_at_mut(cols);
         max.fill(f32::NEG_INFINITY);
         sum.fill(0.0);
         let p = x.as_mut_ptr();
         let (mp, sp) = (max.as_mut_ptr(), sum.as_mut_ptr());
         let vscale = _mm512_set1_ps(scale);
-        // SAFETY (all blocks below): row r < rows, column chunk j..j + 16 masked to `cols`,
-        // inside x (checked by the caller) and inside max / sum (cols floats each).
         for r in 0..rows {
             let mut j = 0;
             while j < cols {
                 let m = lanes(cols - j);
+                // SAFETY: row r < rows and the column chunk j..j + 16 masked to `cols` lie in
+                // x (asserted above); max holds `cols` floats.
                 unsafe {
                     let at = p.add(r * ld + j);
                     let v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, at), vscale);
@@ -121,6 +125,7 @@ mod x86 {
             let mut j = 0;
             while j < cols {
                 let m = lanes(cols - j);
+                // SAFETY: as above; sum holds `cols` floats.
                 unsafe {
                     let at = p.add(r * ld + j);
                     let v = _mm512_maskz_loadu_ps(m, at);
@@ -136,6 +141,7 @@ mod x86 {
         let mut j = 0;
         while j < cols {
             let m = lanes(cols - j);
+            // SAFETY: the masked chunk j..j + 16 lies in sum (`cols` floats).
             unsafe {
                 let s = _mm512_maskz_loadu_ps(m, sp.add(j));
                 _mm512_mask_storeu_ps(sp.add(j), m, _mm512_div_ps(_mm512_set1_ps(1.0), s));
@@ -146,6 +152,7 @@ mod x86 {
             let mut j = 0;
             while j < cols {
                 let m = lanes(cols - j);
+                // SAFETY: as in the first pass; sum holds `cols` floats.
                 unsafe {
                     let at = p.add(r * ld + j);
                     let v = _mm512_maskz_loadu_ps(m, at);

@@ -123,6 +123,7 @@ pub fn run(args: Args) -> Result<()> {
             max_length: None,
             batch_size: args.batch_size.max(1),
             precision: args.precision.into(),
+            ..Default::default()
         },
     )
     .with_context(|| format!("cannot load cross-encoder {}", args.reranker))?;

@@ -41,6 +41,7 @@ pub fn run(args: Args) -> Result<()> {
             max_length: args.max_length,
             batch_size: args.batch_size,
             precision: args.precision.into(),
+            ..Default::default()
         },
     )?;
     let refs: Vec<(&str, &str)> = pairs
