@@ -11,7 +11,7 @@ use crate::model::{registry, Batch, LoadContext, Loaded, SequenceClassifier};
 use crate::precision::Precision;
 use crate::score::{self, Prediction, RankedDocument};
 use crate::st_config::{SideConfig, StoredActivation};
-use crate::tokenize::{Encoded, TextTokenizer};
+use crate::tokenize::{Encoded, PairFormat, TextTokenizer};
 
 /// Load-time options of a [`CrossEncoder`].
 #[derive(Debug, Clone)]
@@ -79,6 +79,7 @@ pub struct CrossEncoder {
     model: Box<dyn SequenceClassifier>,
     tokenizer: TextTokenizer,
     info: ModelInfo,
+    pair_format: PairFormat,
     batch_size: usize,
     max_batch_tokens: usize,
 }
@@ -152,8 +153,9 @@ impl CrossEncoder {
             });
         }
         let max_length = effective_max_length(&side, meta.max_positions, options.max_length)?;
-        // Fail now, not at the first request, if max_length cannot hold the special tokens.
-        tokenizer.encode_pairs(&[("", "")], max_length)?;
+        // Fail now, not at the first request, if max_length cannot hold the special tokens
+        // (or the tokenizer cannot add them).
+        tokenizer.encode_pairs_as(&meta.pair_format, &[("", "")], max_length)?;
         let stored_activation = side
             .activation_fn
             .as_deref()
@@ -187,6 +189,7 @@ impl CrossEncoder {
             model,
             tokenizer,
             info,
+            pair_format: meta.pair_format,
             batch_size: options.batch_size.max(1),
             max_batch_tokens: options.max_batch_tokens.max(1),
         })
@@ -210,7 +213,8 @@ impl CrossEncoder {
         max_length: Option<usize>,
     ) -> Result<Vec<Encoded>> {
         let max_length = self.check_max_length(max_length)?;
-        self.tokenizer.encode_pairs(pairs, max_length)
+        self.tokenizer
+            .encode_pairs_as(&self.pair_format, pairs, max_length)
     }
 
     fn check_max_length(&self, max_length: Option<usize>) -> Result<usize> {

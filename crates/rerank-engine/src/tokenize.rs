@@ -7,13 +7,17 @@
 //! post-processor adds `[CLS] q [SEP] d [SEP]` (BERT) or `<s> q </s></s> d </s>` (XLM-R).
 //! The padding / truncation blocks stored in tokenizer.json are ignored (sentence-transformers
 //! ignores them too). Text is passed verbatim; only tokenizer.json's normalizer touches it.
+//!
+//! LLM rerankers instead put the pair into a prompt ([`PairFormat::Template`], e.g.
+//! Qwen3-Reranker's): `prefix + body + suffix`, each tokenized without special tokens, the
+//! body truncated from the right. A model says which it needs ([`crate::model::ModelMeta`]).
 
 use std::path::Path;
 
 use tokenizers::utils::truncation::{
     truncate_encodings, TruncationDirection, TruncationParams, TruncationStrategy,
 };
-use tokenizers::{Encoding, PostProcessor, Tokenizer};
+use tokenizers::{Encoding, PostProcessor, PostProcessorWrapper, Tokenizer};
 
 use crate::error::{EngineError, Result};
 
@@ -29,14 +33,75 @@ pub struct Encoded {
     pub truncated: bool,
 }
 
+/// How a `(query, document)` pair becomes token ids.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum PairFormat {
+    /// The tokenizer's post-processor around the two texts — `[CLS] q [SEP] d [SEP]` (BERT,
+    /// ModernBERT), `<s> q </s></s> d </s>` (XLM-R) — truncated `longest_first`
+    /// ([`TextTokenizer::encode_pairs`]).
+    #[default]
+    PostProcessor,
+    /// A prompt around the pair (LLM rerankers), see [`PromptTemplate`].
+    Template(PromptTemplate),
+}
+
+/// A reranking prompt: `ids(prefix) + ids(body)[..budget] + ids(suffix)`, every piece
+/// tokenized with `add_special_tokens = false` (special tokens written in the text, such as
+/// `<|im_start|>`, are still matched, as the Hugging Face tokenizer does), where `body` is
+/// [`PromptTemplate::body`] with `{instruction}`, `{query}` and `{document}` filled in and
+/// `budget = max_length − |prefix ids| − |suffix ids|` (the body is cut from the right).
+/// This is the Qwen3-Reranker model card's `process_inputs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromptTemplate {
+    /// Text before the body (system prompt, chat markup).
+    pub prefix: String,
+    /// The body, with `{instruction}`, `{query}` and `{document}` placeholders (other text,
+    /// braces included, is kept as is).
+    pub body: String,
+    /// Text after the body.
+    pub suffix: String,
+    /// What `{instruction}` becomes.
+    pub instruction: String,
+}
+
+impl PromptTemplate {
+    /// The body for one pair: a single pass over [`PromptTemplate::body`], so that braces
+    /// inside the query or document are never taken for placeholders.
+    pub fn render(&self, query: &str, document: &str) -> String {
+        let mut out = String::with_capacity(self.body.len() + query.len() + document.len());
+        let mut rest = self.body.as_str();
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let tail = &rest[open..];
+            let (value, len) = if tail.starts_with("{instruction}") {
+                (self.instruction.as_str(), "{instruction}".len())
+            } else if tail.starts_with("{query}") {
+                (query, "{query}".len())
+            } else if tail.starts_with("{document}") {
+                (document, "{document}".len())
+            } else {
+                ("{", 1)
+            };
+            out.push_str(value);
+            rest = &tail[len..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
 /// The model's tokenizer with the engine's truncation rules.
 pub struct TextTokenizer {
     tokenizer: Tokenizer,
+    path: std::path::PathBuf,
 }
 
 impl TextTokenizer {
-    /// Loads `tokenizer.json`. Errors: [`EngineError::NotFound`] / [`EngineError::BadFile`];
-    /// a tokenizer without a post-processor is refused (it could not add `[CLS]`/`[SEP]`).
+    /// Loads `tokenizer.json`. Errors: [`EngineError::NotFound`] / [`EngineError::BadFile`].
+    /// A tokenizer without a post-processor loads (prompt templates do not need one), but
+    /// [`TextTokenizer::encode_pairs`] and [`TextTokenizer::encode_texts`] refuse to run on
+    /// it: they could not add `[CLS]`/`[SEP]` (model loading tries them, so such a folder is
+    /// refused at load time when its model needs them).
     pub fn from_file(path: &Path) -> Result<Self> {
         if !path.exists() {
             return Err(EngineError::NotFound {
@@ -50,13 +115,20 @@ impl TextTokenizer {
             .with_truncation(None)
             .map_err(|e| EngineError::bad_file(path, e))?;
         tokenizer.with_padding(None);
-        if tokenizer.get_post_processor().is_none() {
-            return Err(EngineError::bad_file(
-                path,
+        Ok(TextTokenizer {
+            tokenizer,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// [`EngineError::BadFile`] unless the tokenizer has a post-processor.
+    fn require_post_processor(&self) -> Result<&PostProcessorWrapper> {
+        self.tokenizer.get_post_processor().ok_or_else(|| {
+            EngineError::bad_file(
+                &self.path,
                 "tokenizer.json has no post_processor, so special tokens cannot be added",
-            ));
-        }
-        Ok(TextTokenizer { tokenizer })
+            )
+        })
     }
 
     /// The underlying `tokenizers` tokenizer (truncation and padding disabled).
@@ -110,10 +182,7 @@ impl TextTokenizer {
         let (a, b) =
             truncate_encodings(a, b, params).map_err(|e| EngineError::Tokenizer(e.to_string()))?;
         let after = a.len() + b.as_ref().map_or(0, Encoding::len);
-        let processor = self
-            .tokenizer
-            .get_post_processor()
-            .expect("checked at load");
+        let processor = self.require_post_processor()?;
         let enc = processor
             .process(a, b, true)
             .map_err(|e| EngineError::Tokenizer(e.to_string()))?;
@@ -139,6 +208,7 @@ impl TextTokenizer {
     /// Errors: [`EngineError::InvalidArgument`] when `max_length` cannot even hold the special
     /// tokens; [`EngineError::Tokenizer`] from the tokenizer itself.
     pub fn encode_pairs(&self, pairs: &[(&str, &str)], max_length: usize) -> Result<Vec<Encoded>> {
+        self.require_post_processor()?;
         let params = Self::params(self.check_max_length(max_length, true)?);
         let docs: Vec<&str> = pairs.iter().map(|p| p.1).collect();
         let doc_enc = self.raw_many(&docs)?;
@@ -161,10 +231,66 @@ impl TextTokenizer {
     /// Encodes single texts (bi-encoder input), truncated to `max_length` tokens with special
     /// tokens included.
     pub fn encode_texts(&self, texts: &[&str], max_length: usize) -> Result<Vec<Encoded>> {
+        self.require_post_processor()?;
         let params = Self::params(self.check_max_length(max_length, false)?);
         self.raw_many(texts)?
             .into_iter()
             .map(|e| self.finish(e, None, &params))
             .collect()
+    }
+
+    /// Encodes pairs as `format` says: [`TextTokenizer::encode_pairs`] for
+    /// [`PairFormat::PostProcessor`], [`TextTokenizer::encode_template`] for a template.
+    pub fn encode_pairs_as(
+        &self,
+        format: &PairFormat,
+        pairs: &[(&str, &str)],
+        max_length: usize,
+    ) -> Result<Vec<Encoded>> {
+        match format {
+            PairFormat::PostProcessor => self.encode_pairs(pairs, max_length),
+            PairFormat::Template(t) => self.encode_template(t, pairs, max_length),
+        }
+    }
+
+    /// Encodes pairs into `template` (see [`PromptTemplate`]), at most `max_length` tokens
+    /// each; `truncated` says the body was cut. Token type ids are all 0.
+    ///
+    /// Errors: [`EngineError::InvalidArgument`] when `max_length` leaves no token for the
+    /// body after the prefix and suffix; [`EngineError::Tokenizer`] from the tokenizer.
+    pub fn encode_template(
+        &self,
+        template: &PromptTemplate,
+        pairs: &[(&str, &str)],
+        max_length: usize,
+    ) -> Result<Vec<Encoded>> {
+        let prefix = self.raw(&template.prefix)?.get_ids().to_vec();
+        let suffix = self.raw(&template.suffix)?.get_ids().to_vec();
+        let fixed = prefix.len() + suffix.len();
+        if max_length <= fixed {
+            return Err(EngineError::InvalidArgument(format!(
+                "max_length {max_length} leaves no room for text: the prompt template takes {fixed} tokens"
+            )));
+        }
+        let budget = max_length - fixed;
+        let bodies: Vec<String> = pairs.iter().map(|(q, d)| template.render(q, d)).collect();
+        let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
+        Ok(self
+            .raw_many(&refs)?
+            .into_iter()
+            .map(|body| {
+                let body = body.get_ids();
+                let kept = body.len().min(budget);
+                let mut ids = Vec::with_capacity(fixed + kept);
+                ids.extend_from_slice(&prefix);
+                ids.extend_from_slice(&body[..kept]);
+                ids.extend_from_slice(&suffix);
+                Encoded {
+                    token_type_ids: vec![0; ids.len()],
+                    input_ids: ids,
+                    truncated: kept < body.len(),
+                }
+            })
+            .collect())
     }
 }

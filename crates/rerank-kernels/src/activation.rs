@@ -220,6 +220,27 @@ mod tests {
     }
 
     #[test]
+    fn glu_rows_are_independent() {
+        let inter = 37;
+        let x: Vec<f32> = (0..5 * 2 * inter)
+            .map(|i| (i % 23) as f32 / 7.0 - 1.5)
+            .collect();
+        for act in [Activation::GeluErf, Activation::Silu] {
+            let mut all = vec![0f32; 5 * inter];
+            glu(act, &x, inter, &mut all);
+            for r in 0..5 {
+                let mut one = vec![0f32; inter];
+                glu(act, &x[r * 2 * inter..(r + 1) * 2 * inter], inter, &mut one);
+                assert_eq!(
+                    &one[..],
+                    &all[r * inter..(r + 1) * inter],
+                    "{act:?} row {r}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn geglu_and_swiglu_take_the_input_first_and_the_gate_second() {
         let inter = 3;
         // Two rows of [input (3) | gate (3)].

@@ -300,6 +300,31 @@ mod tests {
     }
 
     #[test]
+    fn a_row_gets_the_same_bits_alone_or_in_a_batch() {
+        let dim = 48;
+        let (x, _) = inputs(9, dim);
+        let ln = LayerNorm {
+            weight: vec![1.2; dim],
+            bias: None,
+            eps: 1e-5,
+        };
+        let rms = RmsNorm {
+            weight: vec![0.7; dim],
+            eps: 1e-6,
+        };
+        let (mut a, mut b) = (x.clone(), x.clone());
+        ln.forward(&mut a);
+        rms.forward(&mut b);
+        for r in 0..9 {
+            let row = r * dim..(r + 1) * dim;
+            let (mut a1, mut b1) = (x[row.clone()].to_vec(), x[row.clone()].to_vec());
+            ln.forward(&mut a1);
+            rms.forward(&mut b1);
+            assert_eq!((&a1[..], &b1[..]), (&a[row.clone()], &b[row]), "row {r}");
+        }
+    }
+
+    #[test]
     fn pre_norm_forms_equal_the_in_place_one() {
         let dim = 40;
         let (x, add) = inputs(5, dim);

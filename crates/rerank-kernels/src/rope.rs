@@ -253,6 +253,34 @@ mod tests {
     }
 
     #[test]
+    fn a_row_gets_the_same_bits_alone_or_in_a_batch() {
+        let (heads, d) = (2usize, 8usize);
+        let rope = Rope::new(d, 1_000_000.0);
+        let layout = HeadLayout::row_major(heads * d, d);
+        let x: Vec<f32> = (0..300 * heads * d)
+            .map(|i| (i % 97) as f32 / 48.0 - 1.0)
+            .collect();
+        let positions: Vec<u32> = (0..300).map(|r| (r * 37) % 1000).collect();
+        let mut all = x.clone();
+        rope.apply(&mut all, layout, heads, &positions, Parallelism::Parallel);
+        for r in [0usize, 63, 64, 299] {
+            let mut one = x[r * heads * d..(r + 1) * heads * d].to_vec();
+            rope.apply(
+                &mut one,
+                layout,
+                heads,
+                &positions[r..=r],
+                Parallelism::Serial,
+            );
+            assert_eq!(
+                &one[..],
+                &all[r * heads * d..(r + 1) * heads * d],
+                "row {r}"
+            );
+        }
+    }
+
+    #[test]
     fn position_zero_is_the_identity_and_tables_grow() {
         let rope = Rope::new(4, 10_000.0);
         let mut x = vec![0.5f32, -1.0, 2.0, 3.0];

@@ -17,6 +17,7 @@ use super::{
 };
 use crate::config::{Family, ModelConfig};
 use crate::error::{EngineError, Result};
+use crate::tokenize::PairFormat;
 use crate::weights::Weights;
 use rerank_kernels::{Activation, Linear, Parallelism};
 
@@ -117,6 +118,7 @@ impl Config {
             hidden_size: self.hidden_size,
             num_hidden_layers: self.num_hidden_layers,
             vocab_size: self.vocab_size,
+            pair_format: PairFormat::PostProcessor,
         }
     }
 }

@@ -30,7 +30,7 @@ use serde::de::DeserializeOwned;
 
 use crate::config::{Family, ModelConfig};
 use crate::error::{EngineError, Result};
-use crate::tokenize::Encoded;
+use crate::tokenize::{Encoded, PairFormat};
 use crate::weights::Weights;
 pub use rerank_kernels::Precision;
 
@@ -221,6 +221,9 @@ pub struct ModelMeta {
     pub num_hidden_layers: usize,
     /// `vocab_size`.
     pub vocab_size: usize,
+    /// How a cross-encoder's `(query, document)` pairs become token ids: the tokenizer's
+    /// post-processor (BERT-style models) or a prompt template (LLM rerankers).
+    pub pair_format: PairFormat,
 }
 
 /// A loaded model with its [`ModelMeta`].
