@@ -105,7 +105,7 @@ pub fn gelu_erf(x: f32) -> f32 {
 
 /// 16-lane AVX-512 versions of [`exp`], [`erf`] and [`gelu_erf`].
 #[cfg(target_arch = "x86_64")]
-pub mod avx512 {
+pub(crate) mod avx512 {
     use std::arch::x86_64::*;
 
     use super::*;
