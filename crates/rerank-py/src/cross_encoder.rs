@@ -7,7 +7,9 @@ use pyo3::prelude::*;
 use pyo3::types::PyByteArray;
 use rerank_engine::{CrossEncoder, CrossEncoderOptions};
 
-use crate::convert::{check_batch_size, f32_bytearray, parse_precision, precision_name, resolve_model};
+use crate::convert::{
+    check_batch_size, f32_bytearray, parse_precision, precision_name, resolve_model,
+};
 use crate::errors::{detached, Failure};
 
 /// A cross-encoder reranker (`BertForSequenceClassification`,
@@ -18,7 +20,10 @@ pub struct PyCrossEncoder {
     precision: &'static str,
 }
 
-fn pairs<'a>(queries: &'a [String], documents: &'a [String]) -> Result<Vec<(&'a str, &'a str)>, Failure> {
+fn pairs<'a>(
+    queries: &'a [String],
+    documents: &'a [String],
+) -> Result<Vec<(&'a str, &'a str)>, Failure> {
     if queries.len() != documents.len() {
         return Err(Failure::Invalid(format!(
             "{} queries but {} documents",
@@ -44,7 +49,12 @@ impl PyCrossEncoder {
     /// `max_length` or `precision`).
     #[new]
     #[pyo3(signature = (model, max_length=None, precision="f32"))]
-    fn new(py: Python<'_>, model: String, max_length: Option<usize>, precision: &str) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        model: String,
+        max_length: Option<usize>,
+        precision: &str,
+    ) -> PyResult<Self> {
         let precision = parse_precision(precision)?;
         let inner = detached(py, move || {
             let dir = resolve_model(&model)?;

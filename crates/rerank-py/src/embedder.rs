@@ -24,7 +24,12 @@ impl PyEmbedder {
     /// loading. Raises `FileNotFoundError`, `OSError` or `ValueError` as `CrossEncoder` does.
     #[new]
     #[pyo3(signature = (model, max_length=None, precision="f32"))]
-    fn new(py: Python<'_>, model: String, max_length: Option<usize>, precision: &str) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        model: String,
+        max_length: Option<usize>,
+        precision: &str,
+    ) -> PyResult<Self> {
         let precision = parse_precision(precision)?;
         let inner = detached(py, move || {
             let dir = resolve_model(&model)?;

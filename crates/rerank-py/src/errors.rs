@@ -90,7 +90,9 @@ impl From<Failure> for PyErr {
             Failure::Engine(e) => engine_error(&e),
             Failure::Retrieval(e) => retrieval_error(&e),
             Failure::Invalid(msg) => PyValueError::new_err(msg),
-            Failure::Panic(msg) => PyRuntimeError::new_err(format!("internal error (panic): {msg}")),
+            Failure::Panic(msg) => {
+                PyRuntimeError::new_err(format!("internal error (panic): {msg}"))
+            }
         }
     }
 }

@@ -57,7 +57,12 @@ impl PyIndex {
 
     /// Re-reads the index from disk, adds `passages` (embedding those it lacks), and makes the
     /// result the generation later searches use.
-    fn add(&self, py: Python<'_>, embedder: &PyEmbedder, passages: Passages) -> PyResult<(usize, usize, usize)> {
+    fn add(
+        &self,
+        py: Python<'_>,
+        embedder: &PyEmbedder,
+        passages: Passages,
+    ) -> PyResult<(usize, usize, usize)> {
         let dir = self.dir.clone();
         let model = Arc::clone(&embedder.inner);
         let (index, report) = detached(py, move || {
@@ -65,7 +70,11 @@ impl PyIndex {
             index.check_embedder(&pipeline::embedder_id(&model, &index.embedder().name)?)?;
             let passages = match passages {
                 Passages::Ready(docs) => docs,
-                Passages::Files { files, chunk_size, chunk_overlap } => {
+                Passages::Files {
+                    files,
+                    chunk_size,
+                    chunk_overlap,
+                } => {
                     let splitter = RecursiveSplitter::new(chunk_size, chunk_overlap)?;
                     let sources = ingest::read_paths(&files)?;
                     if sources.is_empty() {
@@ -238,10 +247,14 @@ impl PyIndex {
             };
             let first: Box<dyn Retriever> = match kind.as_str() {
                 "dense" => Box::new(dense(&index)?),
-                "bm25" => Box::new(Bm25Retriever { index: Arc::clone(&index) }),
+                "bm25" => Box::new(Bm25Retriever {
+                    index: Arc::clone(&index),
+                }),
                 "hybrid" => Box::new(HybridRetriever::dense_bm25(
                     dense(&index)?,
-                    Bm25Retriever { index: Arc::clone(&index) },
+                    Bm25Retriever {
+                        index: Arc::clone(&index),
+                    },
                 )),
                 other => {
                     return Err(Failure::Invalid(format!(
