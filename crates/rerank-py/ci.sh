@@ -17,9 +17,10 @@ start=$(date +%s)
 
 rm -rf "$VENV"
 "${PYTHON:-python3}" -m venv "$VENV"
+export PATH="$VENV/bin:$PATH"  # the PEP 517 backend runs the `maturin` executable
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check "maturin>=1.9.4,<2" numpy pytest langchain-core langchain-classic
 MATURIN_PEP517_ARGS="--profile $PROFILE --locked" \
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation "$ROOT/crates/rerank-py"
+  "$VENV/bin/python" -m pip install --disable-pip-version-check --no-cache-dir --no-build-isolation "$ROOT/crates/rerank-py"
 echo "rerank-py: venv and extension ready in $(( $(date +%s) - start )) s" >&2
 
 cd "$ROOT/crates/rerank-py"

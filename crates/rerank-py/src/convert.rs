@@ -44,6 +44,14 @@ pub fn f32_bytearray<'py>(py: Python<'py>, values: &[f32]) -> PyResult<Bound<'py
     })
 }
 
+/// `info` (the engine's `ModelInfo` / `EmbedderInfo`) as a JSON object string, plus `precision`.
+pub fn info_json(info: &impl serde::Serialize, precision: &str) -> PyResult<String> {
+    let mut v = serde_json::to_value(info)
+        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+    v["precision"] = precision.into();
+    Ok(v.to_string())
+}
+
 /// Rejects batch sizes below 1 with sentence-transformers' message.
 pub fn check_batch_size(batch_size: i64) -> Result<usize, Failure> {
     if batch_size <= 0 {

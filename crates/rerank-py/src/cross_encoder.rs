@@ -8,7 +8,7 @@ use pyo3::types::PyByteArray;
 use rerank_engine::{CrossEncoder, CrossEncoderOptions};
 
 use crate::convert::{
-    check_batch_size, f32_bytearray, parse_precision, precision_name, resolve_model,
+    check_batch_size, f32_bytearray, info_json, parse_precision, precision_name, resolve_model,
 };
 use crate::errors::{detached, Failure};
 
@@ -75,10 +75,7 @@ impl PyCrossEncoder {
     /// stored_dtype, compute_dtype, score_activation, stored_activation, hidden_size, … (the
     /// engine's `ModelInfo`), plus `precision`.
     fn info_json(&self) -> PyResult<String> {
-        let mut v = serde_json::to_value(self.inner.info())
-            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
-        v["precision"] = self.precision.into();
-        Ok(v.to_string())
+        info_json(self.inner.info(), self.precision)
     }
 
     /// Token ids of `(queries[i], documents[i])` exactly as `predict` feeds them to the model

@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyByteArray;
 use rerank_engine::{Embedder, EmbedderOptions};
 
-use crate::convert::{f32_bytearray, parse_precision, precision_name, resolve_model};
+use crate::convert::{f32_bytearray, info_json, parse_precision, precision_name, resolve_model};
 use crate::errors::detached;
 
 /// A sentence-transformers bi-encoder loaded from a folder or hub id.
@@ -50,10 +50,7 @@ impl PyEmbedder {
     /// max_length, pooling, include_prompt, normalize, query_prompt, document_prompt,
     /// stored_dtype), plus `precision`.
     fn info_json(&self) -> PyResult<String> {
-        let mut v = serde_json::to_value(self.inner.info())
-            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
-        v["precision"] = self.precision.into();
-        Ok(v.to_string())
+        info_json(self.inner.info(), self.precision)
     }
 
     /// Token ids of each text as `embed` feeds them to the model (special tokens included,

@@ -115,16 +115,13 @@ impl PyIndex {
     }
 
     /// Opens the index at `path`, or creates an empty one built for `embedder`. An existing
-    /// index built with another embedder raises `ValueError`.
+    /// index built with another embedder (another fingerprint) raises `ValueError`.
     #[staticmethod]
     fn open_or_create(py: Python<'_>, path: PathBuf, embedder: &PyEmbedder) -> PyResult<Self> {
         let dir = path.clone();
         let model = Arc::clone(&embedder.inner);
         let index = detached(py, move || {
-            let id = embedder_id(&model)?;
-            let index = Index::open_or_create(&dir, id.clone())?;
-            index.check_embedder(&pipeline::embedder_id(&model, &index.embedder().name)?)?;
-            Ok(index)
+            Ok(Index::open_or_create(&dir, embedder_id(&model)?)?)
         })?;
         Ok(PyIndex {
             dir: path,
