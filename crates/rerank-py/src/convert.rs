@@ -27,10 +27,7 @@ pub fn parse_precision(name: &str) -> Result<Precision, Failure> {
 
 /// The string name of a precision, as `parse_precision` accepts it.
 pub fn precision_name(p: Precision) -> &'static str {
-    match p {
-        Precision::F32 => "f32",
-        Precision::Bf16 => "bf16",
-    }
+    p.name()
 }
 
 /// Copies f32 values into a new Python `bytearray` in native byte order (numpy reads it with
