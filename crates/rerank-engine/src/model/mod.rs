@@ -12,7 +12,7 @@
 //!
 //! Adding an architecture: one file here (a `Config` mirroring its `config.json`, its
 //! building blocks on [`rerank_kernels`], and a type implementing one or both traits), its
-//! loaders, and one line per architecture name in [`registry`] (see `docs/architecture.md`).
+//! loaders, and one line per architecture name in [`registry`] (see the README's "What adding an architecture takes").
 
 pub mod bert;
 mod embeddings;
