@@ -3,6 +3,7 @@
 //!
 //! Series:
 //! - `rerank_requests_total{route, status}` — counter of answered requests;
+//! - `rerank_truncated_inputs_total` — counter of inputs cut by truncation;
 //! - `rerank_queue_size` — gauge, requests waiting for the inference thread;
 //! - `rerank_batch_size` — histogram, inputs (pairs or texts) per model batch;
 //! - `rerank_batch_tokens` — histogram, padded tokens per model batch;
@@ -58,6 +59,7 @@ impl Histogram {
 struct Registry {
     requests: BTreeMap<(String, u16), u64>,
     queue_size: i64,
+    truncated_inputs: u64,
     histograms: BTreeMap<&'static str, Histogram>,
 }
 
@@ -136,6 +138,11 @@ impl Metrics {
             .or_default() += 1;
     }
 
+    /// Adds `n` inputs cut by truncation to `rerank_truncated_inputs_total`.
+    pub fn truncated_inputs(&self, n: u64) {
+        self.lock().truncated_inputs += n;
+    }
+
     /// Adds `delta` to the queue size gauge.
     pub fn queue_add(&self, delta: i64) {
         self.lock().queue_size += delta;
@@ -177,6 +184,9 @@ impl Metrics {
                 route.replace('\\', "\\\\").replace('"', "\\\"")
             );
         }
+        out.push_str("# HELP rerank_truncated_inputs_total Inputs cut by truncation\n");
+        out.push_str("# TYPE rerank_truncated_inputs_total counter\n");
+        let _ = writeln!(out, "rerank_truncated_inputs_total {}", r.truncated_inputs);
         out.push_str("# HELP rerank_queue_size Requests waiting for the inference thread\n");
         out.push_str("# TYPE rerank_queue_size gauge\n");
         let _ = writeln!(out, "rerank_queue_size {}", r.queue_size);

@@ -20,8 +20,22 @@ pub struct ServerConfig {
     pub max_concurrent_requests: usize,
     /// Largest request body in bytes; larger → 413. Default 2 MB (2_000_000).
     pub payload_limit: usize,
-    /// Most documents / inputs in one request; more → 413. Default 1000.
+    /// Most documents / inputs in one request on the TEI and OpenAI routes (`/rerank`,
+    /// `/embed`, `/predict`, `/v1/embeddings`); more → 413. Default 1000.
     pub max_client_batch_size: usize,
+    /// Most documents in one request on the Cohere routes (`/v1/rerank`, `/v2/rerank`), which
+    /// are split internally into model batches; more → 413. Default 10,000 (Cohere's limit).
+    pub max_cohere_documents: usize,
+    /// Most characters (Unicode scalar values) of one text — a query, a document or an
+    /// input — checked before tokenization; longer → 413 `payload_too_large`. Default
+    /// 100,000. Tokenizing costs about 70 bytes of memory per input byte at its peak, so this
+    /// bounds the memory of one text (~7 MB at the default).
+    pub max_input_chars: usize,
+    /// Global budget of text bytes being tokenized at once, over all requests (a request
+    /// holds its texts' byte count while tokenizing; others wait for budget). Default 8 MB:
+    /// with the ~70× peak cost of tokenization this keeps tokenizer memory below ~600 MB
+    /// however many requests arrive. A request larger than the budget takes all of it.
+    pub max_tokenization_bytes: usize,
     /// When set, every route but `/health` needs `Authorization: Bearer <api_key>`.
     pub api_key: Option<String>,
 }
@@ -33,6 +47,9 @@ impl Default for ServerConfig {
             max_concurrent_requests: 512,
             payload_limit: 2_000_000,
             max_client_batch_size: 1000,
+            max_cohere_documents: 10_000,
+            max_input_chars: 100_000,
+            max_tokenization_bytes: 8_000_000,
             api_key: None,
         }
     }
@@ -63,6 +80,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub batcher: Batcher,
     permits: Arc<Semaphore>,
+    /// Byte budget of in-flight tokenization (`max_tokenization_bytes` permits, one per byte,
+    /// capped at `u32::MAX`).
+    tokenization: Arc<Semaphore>,
+    tokenization_budget: u32,
 }
 
 impl AppState {
@@ -78,12 +99,17 @@ impl AppState {
             metrics.clone(),
         );
         let permits = Arc::new(Semaphore::new(config.max_concurrent_requests.max(1)));
+        let tokenization_budget =
+            u32::try_from(config.max_tokenization_bytes.max(1)).unwrap_or(u32::MAX);
+        let tokenization = Arc::new(Semaphore::new(tokenization_budget as usize));
         Arc::new(AppState {
             config,
             models,
             metrics,
             batcher,
             permits,
+            tokenization,
+            tokenization_budget,
         })
     }
 
@@ -96,6 +122,40 @@ impl AppState {
                 self.config.max_concurrent_requests
             ))
         })
+    }
+
+    /// Waits until `bytes` of the tokenization budget are free and holds them until the
+    /// permit is dropped (a request larger than the whole budget waits for all of it).
+    ///
+    /// Errors: [`ApiError::Internal`] if the budget was closed (never, in practice).
+    pub async fn tokenization_budget(
+        &self,
+        bytes: usize,
+    ) -> Result<OwnedSemaphorePermit, ApiError> {
+        let n = u32::try_from(bytes.max(1))
+            .unwrap_or(u32::MAX)
+            .min(self.tokenization_budget);
+        self.tokenization
+            .clone()
+            .acquire_many_owned(n)
+            .await
+            .map_err(|_| ApiError::Internal("the tokenization budget is closed".into()))
+    }
+
+    /// Errors with 413 when `text` has more than `max_input_chars` characters; `what` names
+    /// it in the message (`documents[3]`, `query`).
+    pub fn check_input_chars(&self, text: &str, what: &str) -> Result<(), ApiError> {
+        let max = self.config.max_input_chars;
+        // Cheap first: a text of at most `max` bytes has at most `max` characters.
+        if text.len() > max {
+            let n = text.chars().count();
+            if n > max {
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "`{what}` has {n} characters, more than the limit of {max} (--max-input-chars); split it or send it shorter"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Requests admitted and not answered yet.
@@ -127,6 +187,18 @@ impl AppState {
             return Err(ApiError::TooManyDocuments(format!(
                 "`{what}` has {n} entries, more than the limit of {} (--max-client-batch-size)",
                 self.config.max_client_batch_size
+            )));
+        }
+        Ok(())
+    }
+
+    /// Errors with 413 when a Cohere request carries more than `max_cohere_documents`
+    /// documents.
+    pub fn check_cohere_documents(&self, n: usize) -> Result<(), ApiError> {
+        if n > self.config.max_cohere_documents {
+            return Err(ApiError::TooManyDocuments(format!(
+                "`documents` has {n} entries, more than the limit of {} (--max-cohere-documents)",
+                self.config.max_cohere_documents
             )));
         }
         Ok(())

@@ -12,6 +12,7 @@ async fn validation_limits_and_status_codes() {
     let s = Server::tiny(ServerConfig {
         payload_limit: 64 * 1024,
         max_client_batch_size: 8,
+        max_cohere_documents: 12,
         ..Default::default()
     })
     .await;
@@ -74,16 +75,27 @@ async fn validation_limits_and_status_codes() {
         "validation",
         "texts",
     );
+    // The Cohere routes take up to --max-cohere-documents (split internally into chunks of
+    // --max-client-batch-size): 9 are answered, 13 are not.
+    let (st, v) = post(
+        &c,
+        &s.at("/v2/rerank"),
+        &json!({"query": "q", "documents": nine}),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["results"].as_array().unwrap().len(), 9, "{v}");
+    let thirteen: Vec<String> = (0..13).map(|i| format!("doc {i}")).collect();
     assert_error(
         &post(
             &c,
             &s.at("/v2/rerank"),
-            &json!({"query": "q", "documents": nine}),
+            &json!({"query": "q", "documents": thirteen}),
         )
         .await,
         413,
         "validation",
-        "documents",
+        "max-cohere-documents",
     );
     assert_error(
         &post(&c, &s.at("/v1/embeddings"), &json!({"input": nine})).await,

@@ -42,9 +42,20 @@ pub struct Args {
     /// Largest request body in bytes (larger → 413).
     #[arg(long, default_value_t = 2_000_000)]
     payload_limit: usize,
-    /// Most documents / inputs per request (more → 413).
+    /// Most documents / inputs per request on the TEI and OpenAI routes (more → 413).
     #[arg(long, default_value_t = 1000)]
     max_client_batch_size: usize,
+    /// Most documents per request on the Cohere routes /v1/rerank, /v2/rerank (more → 413);
+    /// they are split internally into model batches.
+    #[arg(long, default_value_t = 10_000)]
+    max_cohere_documents: usize,
+    /// Most characters of one text (query, document, input), checked before tokenization
+    /// (more → 413). Bounds the tokenizer's memory per text (~70 bytes per input byte).
+    #[arg(long, default_value_t = 100_000)]
+    max_input_chars: usize,
+    /// Text bytes being tokenized at once over all requests; other requests wait for budget.
+    #[arg(long, default_value_t = 8_000_000)]
+    max_tokenization_bytes: usize,
     /// Lower the reranker's max length (tokens, special tokens included).
     #[arg(long)]
     max_length: Option<usize>,
@@ -105,6 +116,9 @@ pub fn run(args: Args) -> Result<()> {
         max_concurrent_requests: args.max_concurrent_requests,
         payload_limit: args.payload_limit,
         max_client_batch_size: args.max_client_batch_size,
+        max_cohere_documents: args.max_cohere_documents,
+        max_input_chars: args.max_input_chars,
+        max_tokenization_bytes: args.max_tokenization_bytes,
         api_key: args.api_key.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

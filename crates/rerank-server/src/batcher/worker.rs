@@ -42,7 +42,10 @@ fn next_round(shared: &Shared, budget: usize) -> Option<Vec<Queued>> {
                         break;
                     }
                     tokens += next.tokens;
-                    round.push(st.items.pop_front().expect("front exists"));
+                    match st.items.pop_front() {
+                        Some(q) => round.push(q),
+                        None => break,
+                    }
                 }
             }
             drop(st);
@@ -56,40 +59,57 @@ fn next_round(shared: &Shared, budget: usize) -> Option<Vec<Queued>> {
     }
 }
 
-/// The thread's main loop.
+/// The thread's main loop. A panic while handling one round is caught here, so the thread
+/// outlives any request: the requests of that round see their reply dropped (answered 500
+/// by [`crate::routes`]) and the next round runs as usual.
 pub(super) fn run(shared: Arc<Shared>, models: BatchModels, budget: usize) {
     while let Some(round) = next_round(&shared, budget) {
-        let now = Instant::now();
-        let live: Vec<Queued> = round
-            .into_iter()
-            .filter(|q| !q.work.is_cancelled())
-            .collect();
-        for q in &live {
-            shared
-                .metrics
-                .observe_duration(Hist::Queue, now - q.enqueued);
-        }
-        if live.is_empty() {
-            continue;
-        }
-        match kind(&live[0].work) {
-            Kind::Task => {
-                for q in live {
-                    if let Work::Task { run, .. } = q.work {
-                        if catch_unwind(AssertUnwindSafe(run)).is_err() {
-                            tracing::error!("a search task panicked");
-                        }
-                    }
-                }
-            }
-            Kind::Rerank => run_rerank(&shared, &models, live, budget),
-            Kind::Embed => run_embed(&shared, &models, live, budget),
+        if catch_unwind(AssertUnwindSafe(|| {
+            run_round(&shared, &models, round, budget)
+        }))
+        .is_err()
+        {
+            tracing::error!(
+                "the inference thread caught a panic; the requests of that round failed"
+            );
         }
     }
 }
 
-/// Runs `infer` on merged inputs cut by token budget; returns one output per input (in the
-/// merged order) or the error of the batch that failed.
+/// Handles one round of work taken by [`next_round`].
+fn run_round(shared: &Shared, models: &BatchModels, round: Vec<Queued>, budget: usize) {
+    let now = Instant::now();
+    let live: Vec<Queued> = round
+        .into_iter()
+        .filter(|q| !q.work.is_cancelled())
+        .collect();
+    for q in &live {
+        shared
+            .metrics
+            .observe_duration(Hist::Queue, now - q.enqueued);
+    }
+    if live.is_empty() {
+        return;
+    }
+    match kind(&live[0].work) {
+        Kind::Task => {
+            for q in live {
+                if let Work::Task { run, .. } = q.work {
+                    if catch_unwind(AssertUnwindSafe(run)).is_err() {
+                        tracing::error!("a search task panicked");
+                    }
+                }
+            }
+        }
+        Kind::Rerank => run_rerank(shared, models, live, budget),
+        Kind::Embed => run_embed(shared, models, live, budget),
+    }
+}
+
+/// Runs `infer` on merged inputs cut by token budget — each planned batch is exactly one
+/// forward pass (`infer` must not re-plan), so `rerank_batch_size` / `rerank_batch_tokens`
+/// count real forward passes; returns one output per input (in the merged order) or the error
+/// of the batch that failed (a panic of the model is that batch's error only).
 fn merged<T: Send>(
     shared: &Shared,
     items: &[Encoded],
@@ -130,7 +150,13 @@ fn merged<T: Send>(
         }
     }
     out.into_iter()
-        .map(|o| o.expect("every input is in one batch"))
+        .map(|o| {
+            o.unwrap_or_else(|| {
+                Err(ApiError::Internal(
+                    "an input was left out of every batch".into(),
+                ))
+            })
+        })
         .collect()
 }
 
@@ -176,11 +202,9 @@ fn run_rerank(shared: &Shared, models: &BatchModels, round: Vec<Queued>, budget:
         shared,
         round,
         budget,
-        |inputs| {
-            model
-                .predict_encoded(inputs, inputs.len().max(1))
-                .map_err(ApiError::from)
-        },
+        // Exactly the planned batch: the engine does not re-plan (its own 16,384-token cap
+        // would silently override --max-batch-tokens).
+        |inputs| model.predict_batch(inputs).map_err(ApiError::from),
         |w| match w {
             Work::Rerank { items, reply } => Some((items, reply)),
             _ => None,
@@ -203,7 +227,7 @@ fn run_embed(shared: &Shared, models: &BatchModels, round: Vec<Queued>, budget: 
         shared,
         round,
         budget,
-        |inputs| model.embed_encoded(inputs, 0).map_err(ApiError::from),
+        |inputs| model.embed_batch(inputs, 0).map_err(ApiError::from),
         |w| match w {
             Work::Embed { items, reply } => Some((items, reply)),
             _ => None,

@@ -5,18 +5,27 @@
 //! truncated, never refused: the pair to the model's max length (`longest_first`) and, with
 //! `max_tokens_per_doc`, the document to about that many tokens. `model` is accepted and
 //! ignored (the loaded reranker answers). `relevance_score` is the sigmoid of the logit.
+//!
+//! Up to `--max-cohere-documents` (default 10,000, as Cohere) documents per request, queued in
+//! chunks and cut into model batches by token budget. Truncation is reported: each cut
+//! document's result has `truncated: true`, `meta` gets `truncated_inputs: N` and a
+//! `warnings` entry, and the response has the header `x-truncated-inputs: N`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
-use axum::Json;
+use axum::response::Response;
 use rerank_engine::score;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::{check_query, count_tokens, predict, tokenize_pairs, Truncation};
+use super::tei::is_false;
+use super::{
+    answer, check_pair_chars, check_query, count_tokens, count_truncated, predict, tokenize_pairs,
+    Truncation,
+};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
@@ -61,6 +70,10 @@ pub struct CohereResult {
     /// Present only with `return_documents: true` (never `null`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub document: Option<Value>,
+    /// `true` when the document was cut (to the model's max length or `max_tokens_per_doc`);
+    /// absent otherwise.
+    #[serde(skip_serializing_if = "is_false")]
+    pub truncated: bool,
 }
 
 /// The answer: `{id, results, meta}`.
@@ -104,9 +117,11 @@ async fn rerank(
     state: Arc<AppState>,
     req: CohereRerankRequest,
     version: &'static str,
-) -> Result<Json<CohereRerankResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     state.reranker()?;
     check_query(&req.query)?;
+    // `top_n` above the number of documents returns them all (as Cohere); clamped here so no
+    // user number reaches an allocation.
     let top_n = match req.top_n {
         None => req.documents.len(),
         Some(n) if n < 1 => {
@@ -114,7 +129,9 @@ async fn rerank(
                 "`top_n` must be at least 1, got {n}"
             )))
         }
-        Some(n) => n as usize,
+        Some(n) => usize::try_from(n)
+            .unwrap_or(usize::MAX)
+            .min(req.documents.len().max(1)),
     };
     let truncation = match req.max_tokens_per_doc {
         None => Truncation::Truncate,
@@ -123,33 +140,45 @@ async fn rerank(
                 "`max_tokens_per_doc` must be at least 1, got {n}"
             )))
         }
-        Some(n) => Truncation::DocumentTokens(n as usize),
+        // Bounded by the model's max length when tokenizing (`min`), whatever the number.
+        Some(n) => Truncation::DocumentTokens(usize::try_from(n).unwrap_or(usize::MAX)),
     };
-    state.check_batch_size(req.documents.len(), "documents")?;
+    state.check_cohere_documents(req.documents.len())?;
     let texts: Vec<String> = req
         .documents
         .iter()
         .enumerate()
         .map(|(i, d)| document_text(i, d))
         .collect::<Result<_, _>>()?;
+    check_pair_chars(&state, &req.query, &texts, "documents")?;
     let return_documents = req.return_documents.unwrap_or(version == "1");
-    let meta = |tokens: usize| {
-        json!({
+    let meta = |tokens: usize, truncated: usize| {
+        let mut m = json!({
             "api_version": {"version": version},
             "billed_units": {"search_units": 1},
             "tokens": {"input_tokens": tokens, "output_tokens": 0}
-        })
+        });
+        if truncated > 0 {
+            m["truncated_inputs"] = json!(truncated);
+            m["warnings"] = json!([format!(
+                "{truncated} of the documents were truncated to fit the model's max length"
+            )]);
+        }
+        m
     };
     if texts.is_empty() {
-        return Ok(Json(CohereRerankResponse {
+        let body = CohereRerankResponse {
             id: request_id(),
             results: Vec::new(),
-            meta: meta(0),
-        }));
+            meta: meta(0, 0),
+        };
+        return Ok(answer(&state, 0, body));
     }
     let _permit = state.admit()?;
     let items = tokenize_pairs(&state, req.query, texts, truncation).await?;
     let tokens = count_tokens(&items);
+    let cut: Vec<bool> = items.iter().map(|e| e.truncated).collect();
+    let truncated = count_truncated(&items);
     let predictions = predict(&state, items).await?;
     let ranked = score::rank(predictions, top_n)?;
     let mut docs: Vec<Option<DocumentInput>> = req.documents.into_iter().map(Some).collect();
@@ -163,20 +192,22 @@ async fn rerank(
             } else {
                 None
             },
+            truncated: cut[r.index],
         })
         .collect();
-    Ok(Json(CohereRerankResponse {
+    let body = CohereRerankResponse {
         id: request_id(),
         results,
-        meta: meta(tokens),
-    }))
+        meta: meta(tokens, truncated),
+    };
+    Ok(answer(&state, truncated, body))
 }
 
 /// `POST /v1/rerank` (Cohere v1; `return_documents` defaults to true).
 pub async fn rerank_v1(
     State(state): State<Arc<AppState>>,
     ApiJson(req): ApiJson<CohereRerankRequest>,
-) -> Result<Json<CohereRerankResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     rerank(state, req, "1").await
 }
 
@@ -184,6 +215,6 @@ pub async fn rerank_v1(
 pub async fn rerank_v2(
     State(state): State<Arc<AppState>>,
     ApiJson(req): ApiJson<CohereRerankRequest>,
-) -> Result<Json<CohereRerankResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     rerank(state, req, "2").await
 }

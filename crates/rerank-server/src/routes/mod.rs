@@ -1,5 +1,11 @@
 //! Route handlers, one file per API family, and the shared path from a request to the model:
-//! admit (429 when full) → tokenize on the blocking pool → queue → inference thread → answer.
+//! admit (429 when full) → check each text against `--max-input-chars` (413) → wait for
+//! tokenization budget (`--max-tokenization-bytes`) → tokenize on the blocking pool (never on
+//! the inference thread) → queue → inference thread → answer.
+//!
+//! Every model answer carries the header `x-truncated-inputs: N` (inputs cut to the model's
+//! max length or to `max_tokens_per_doc`) and adds N to `rerank_truncated_inputs_total`; the
+//! JSON bodies that allow an extra field say it too (see each route).
 
 pub mod cohere;
 pub mod openai;
@@ -10,8 +16,12 @@ pub mod tei;
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::http::{HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
 use rerank_engine::score::Prediction;
 use rerank_engine::tokenize::Encoded;
+use serde::Serialize;
 use tokio::sync::oneshot;
 
 use crate::batcher::Work;
@@ -47,7 +57,34 @@ async fn blocking<T: Send + 'static>(
     out
 }
 
-/// Tokenizes `(query, document)` pairs for the reranker with the given truncation.
+/// Checks the query and each document against `--max-input-chars` (413 naming
+/// `query` / `{field}[i]`).
+pub(crate) fn check_pair_chars(
+    state: &AppState,
+    query: &str,
+    documents: &[String],
+    field: &str,
+) -> Result<(), ApiError> {
+    state.check_input_chars(query, "query")?;
+    check_text_chars(state, documents, field)
+}
+
+/// Checks each text against `--max-input-chars` (413 naming `{field}[i]`).
+pub(crate) fn check_text_chars(
+    state: &AppState,
+    texts: &[String],
+    field: &str,
+) -> Result<(), ApiError> {
+    for (i, t) in texts.iter().enumerate() {
+        state.check_input_chars(t, &format!("{field}[{i}]"))?;
+    }
+    Ok(())
+}
+
+/// Tokenizes `(query, document)` pairs for the reranker with the given truncation, on the
+/// blocking pool, holding the request's bytes of the tokenization budget meanwhile. The
+/// query is tokenized once for all its documents. Callers check `--max-input-chars` first
+/// ([`check_pair_chars`]).
 pub(crate) async fn tokenize_pairs(
     state: &Arc<AppState>,
     query: String,
@@ -55,7 +92,10 @@ pub(crate) async fn tokenize_pairs(
     truncation: Truncation,
 ) -> Result<Vec<Encoded>, ApiError> {
     let model = state.reranker()?.model.clone();
+    let bytes = query.len() + documents.iter().map(String::len).sum::<usize>();
+    let budget = state.tokenization_budget(bytes).await?;
     blocking(state, move || {
+        let _budget = budget;
         let max = model.info().max_length;
         let max_length = match truncation {
             Truncation::DocumentTokens(n) => {
@@ -87,14 +127,44 @@ pub(crate) async fn tokenize_pairs(
     .await
 }
 
-/// Tokenizes texts for the embedder (no prompt).
+/// Tokenizes `(query, document)` pairs with their own queries (`/predict`), as
+/// [`tokenize_pairs`]; [`Truncation::DocumentTokens`] is treated as [`Truncation::Truncate`].
+pub(crate) async fn tokenize_pair_list(
+    state: &Arc<AppState>,
+    pairs: Vec<(String, String)>,
+    truncation: Truncation,
+) -> Result<Vec<Encoded>, ApiError> {
+    let model = state.reranker()?.model.clone();
+    let bytes = pairs.iter().map(|(q, d)| q.len() + d.len()).sum::<usize>();
+    let budget = state.tokenization_budget(bytes).await?;
+    blocking(state, move || {
+        let _budget = budget;
+        let max = model.info().max_length;
+        let refs: Vec<(&str, &str)> = pairs.iter().map(|(q, d)| (q.as_str(), d.as_str())).collect();
+        let encoded = model.encode(&refs, None)?;
+        if let Truncation::Refuse = truncation {
+            if let Some(i) = encoded.iter().position(|e| e.truncated) {
+                return Err(ApiError::Validation(format!(
+                    "input {i}: the query and document exceed the model's max length of {max} tokens; send `truncate: true` to truncate"
+                )));
+            }
+        }
+        Ok(encoded)
+    })
+    .await
+}
+
+/// Tokenizes texts for the embedder (no prompt), as [`tokenize_pairs`] does pairs.
 pub(crate) async fn tokenize_texts(
     state: &Arc<AppState>,
     texts: Vec<String>,
     truncation: Truncation,
 ) -> Result<Vec<Encoded>, ApiError> {
     let model = state.embedder()?.model.clone();
+    let bytes = texts.iter().map(String::len).sum::<usize>();
+    let budget = state.tokenization_budget(bytes).await?;
     blocking(state, move || {
+        let _budget = budget;
         let max = model.info().max_length;
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let encoded = model.tokenizer().encode_texts(&refs, max)?;
@@ -115,35 +185,76 @@ pub(crate) fn count_tokens(items: &[Encoded]) -> usize {
     items.iter().map(|e| e.input_ids.len()).sum()
 }
 
+/// Inputs that truncation cut.
+pub(crate) fn count_truncated(items: &[Encoded]) -> usize {
+    items.iter().filter(|e| e.truncated).count()
+}
+
+/// The response header naming how many inputs of the request were truncated.
+pub const TRUNCATED_HEADER: &str = "x-truncated-inputs";
+
+/// A JSON answer with the `x-truncated-inputs: N` header; adds N to
+/// `rerank_truncated_inputs_total`.
+pub(crate) fn answer<T: Serialize>(state: &AppState, truncated: usize, body: T) -> Response {
+    state.metrics.truncated_inputs(truncated as u64);
+    (
+        [(
+            HeaderName::from_static(TRUNCATED_HEADER),
+            HeaderValue::from(truncated),
+        )],
+        Json(body),
+    )
+        .into_response()
+}
+
 async fn wait<T>(rx: oneshot::Receiver<Result<T, ApiError>>) -> Result<T, ApiError> {
-    rx.await
-        .map_err(|_| ApiError::Internal("the inference thread dropped the request".into()))?
+    // The inference thread answers every request it takes, errors included; a dropped reply
+    // means it caught a panic while handling this request's round (logged there).
+    rx.await.map_err(|_| {
+        ApiError::Internal(
+            "the inference thread failed while handling this request (see the server log)".into(),
+        )
+    })?
 }
 
 /// Scores tokenized pairs through the batcher; one [`Prediction`] per pair, in input order.
+/// A request of more than `--max-client-batch-size` pairs (a Cohere request of up to 10,000
+/// documents) is queued in chunks of that size, one after the other, so that other requests
+/// are served between its chunks; the batcher cuts each chunk into model batches.
 pub(crate) async fn predict(
     state: &Arc<AppState>,
     items: Vec<Encoded>,
 ) -> Result<Vec<Prediction>, ApiError> {
-    if items.is_empty() {
-        return Ok(Vec::new());
+    let chunk = state.config.max_client_batch_size.max(1);
+    let mut out = Vec::with_capacity(items.len());
+    let mut rest = items;
+    while !rest.is_empty() {
+        let tail = rest.split_off(rest.len().min(chunk));
+        let (reply, rx) = oneshot::channel();
+        state.batcher.submit(Work::Rerank { items: rest, reply })?;
+        out.extend(wait(rx).await?);
+        rest = tail;
     }
-    let (reply, rx) = oneshot::channel();
-    state.batcher.submit(Work::Rerank { items, reply })?;
-    wait(rx).await
+    Ok(out)
 }
 
-/// Embeds tokenized texts through the batcher; `[n][dims]` in input order.
+/// Embeds tokenized texts through the batcher; `[n][dims]` in input order (chunked as
+/// [`predict`]).
 pub(crate) async fn embed(
     state: &Arc<AppState>,
     items: Vec<Encoded>,
 ) -> Result<Vec<Vec<f32>>, ApiError> {
-    if items.is_empty() {
-        return Ok(Vec::new());
+    let chunk = state.config.max_client_batch_size.max(1);
+    let mut out = Vec::with_capacity(items.len());
+    let mut rest = items;
+    while !rest.is_empty() {
+        let tail = rest.split_off(rest.len().min(chunk));
+        let (reply, rx) = oneshot::channel();
+        state.batcher.submit(Work::Embed { items: rest, reply })?;
+        out.extend(wait(rx).await?);
+        rest = tail;
     }
-    let (reply, rx) = oneshot::channel();
-    state.batcher.submit(Work::Embed { items, reply })?;
-    wait(rx).await
+    Ok(out)
 }
 
 /// Runs `f` alone on the inference thread (e.g. a two-stage search) and returns its result.
@@ -159,7 +270,15 @@ pub(crate) async fn on_inference_thread<T: Send + 'static>(
         run: Box::new(move || {
             let sender = tx.lock().ok().and_then(|mut s| s.take());
             if let Some(sender) = sender {
-                let _ = sender.send(f());
+                // A panic of `f` answers this request with an error instead of dropping it.
+                let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(
+                    |_| {
+                        Err(ApiError::Internal(
+                            "the request's task panicked on the inference thread".into(),
+                        ))
+                    },
+                );
+                let _ = sender.send(out);
             }
         }),
         is_cancelled: Box::new(move || {

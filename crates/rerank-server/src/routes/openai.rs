@@ -3,17 +3,21 @@
 //! Inputs longer than the model's max length are truncated (OpenAI refuses them; truncating
 //! keeps drop-in clients working). `dimensions` keeps the first N components and
 //! re-normalises them when the model normalises (Matryoshka-style, as OpenAI).
+//! A truncated input's entry has `truncated: true`, `usage` gets `truncated_inputs: N` when
+//! N > 0, and the response has the header `x-truncated-inputs: N`.
 
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::Json;
+use axum::response::Response;
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::tei::{l2_normalize, Inputs};
-use super::{count_tokens, embed, tokenize_texts, Truncation};
+use super::{
+    answer, check_text_chars, count_tokens, count_truncated, embed, tokenize_texts, Truncation,
+};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
@@ -41,7 +45,7 @@ pub struct EmbeddingsRequest {
 pub async fn embeddings(
     State(state): State<Arc<AppState>>,
     ApiJson(req): ApiJson<EmbeddingsRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let embedder = state.embedder()?;
     let dims = embedder.model.info().dims;
     let normalize = embedder.model.info().normalize;
@@ -69,9 +73,12 @@ pub async fn embeddings(
         return Err(ApiError::Validation("`input` must not be empty".into()));
     }
     state.check_batch_size(texts.len(), "input")?;
+    check_text_chars(&state, &texts, "input")?;
     let _permit = state.admit()?;
     let items = tokenize_texts(&state, texts, Truncation::Truncate).await?;
     let tokens = count_tokens(&items);
+    let cut: Vec<bool> = items.iter().map(|e| e.truncated).collect();
+    let truncated = count_truncated(&items);
     let vectors = embed(&state, items).await?;
     let data: Vec<Value> = vectors
         .into_iter()
@@ -89,13 +96,22 @@ pub async fn embeddings(
             } else {
                 json!(v)
             };
-            json!({"object": "embedding", "embedding": embedding, "index": index})
+            let mut item = json!({"object": "embedding", "embedding": embedding, "index": index});
+            if cut.get(index).copied().unwrap_or(false) {
+                item["truncated"] = json!(true);
+            }
+            item
         })
         .collect();
-    Ok(Json(json!({
+    let mut usage = json!({"prompt_tokens": tokens, "total_tokens": tokens});
+    if truncated > 0 {
+        usage["truncated_inputs"] = json!(truncated);
+    }
+    let body = json!({
         "object": "list",
         "data": data,
         "model": name,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens}
-    })))
+        "usage": usage
+    });
+    Ok(answer(&state, truncated, body))
 }

@@ -3,11 +3,14 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::Json;
+use axum::response::Response;
 use rerank_engine::score;
 use serde::{Deserialize, Serialize};
 
-use super::{check_query, embed, predict, tokenize_pairs, tokenize_texts, Truncation};
+use super::{
+    answer, check_pair_chars, check_query, check_text_chars, count_truncated, embed, predict,
+    tokenize_pair_list, tokenize_pairs, tokenize_texts, Truncation,
+};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
@@ -40,6 +43,14 @@ pub struct Rank {
     pub score: f32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// `true` when the pair was cut to the model's max length (`truncate: true`); absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub truncated: bool,
+}
+
+pub(crate) fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 pub(crate) fn truncation(
@@ -62,36 +73,41 @@ pub(crate) fn truncation(
     })
 }
 
-/// `POST /rerank` → `[{index, score, text?}]` sorted by descending relevance.
+/// `POST /rerank` → `[{index, score, text?, truncated?}]` sorted by descending relevance,
+/// with the header `x-truncated-inputs: N`.
 ///
-/// Errors: 422 empty query / empty `texts` / over-long pair with `truncate: false`;
-/// 413 too many texts; 424 no reranker or a non-finite logit; 429 overloaded.
+/// Errors: 422 empty query / empty `texts` / over-long pair with `truncate: false` (unset);
+/// 413 too many texts (`--max-client-batch-size`) or a text over `--max-input-chars`; 424 no
+/// reranker or a non-finite logit; 429 overloaded.
 pub async fn rerank(
     State(state): State<Arc<AppState>>,
     ApiJson(req): ApiJson<RerankRequest>,
-) -> Result<Json<Vec<Rank>>, ApiError> {
+) -> Result<Response, ApiError> {
     state.reranker()?;
     check_query(&req.query)?;
     if req.texts.is_empty() {
         return Err(ApiError::Validation("`texts` must not be empty".into()));
     }
     state.check_batch_size(req.texts.len(), "texts")?;
+    check_pair_chars(&state, &req.query, &req.texts, "texts")?;
     let trunc = truncation(req.truncate, req.truncation_direction.as_deref())?;
     let _permit = state.admit()?;
     let n = req.texts.len();
     let items = tokenize_pairs(&state, req.query, req.texts.clone(), trunc).await?;
+    let cut: Vec<bool> = items.iter().map(|e| e.truncated).collect();
+    let truncated = count_truncated(&items);
     let predictions = predict(&state, items).await?;
     let ranked = score::rank(predictions, n)?;
-    Ok(Json(
-        ranked
-            .into_iter()
-            .map(|r| Rank {
-                index: r.index,
-                score: if req.raw_scores { r.logit } else { r.score },
-                text: req.return_text.then(|| req.texts[r.index].clone()),
-            })
-            .collect(),
-    ))
+    let body: Vec<Rank> = ranked
+        .into_iter()
+        .map(|r| Rank {
+            index: r.index,
+            score: if req.raw_scores { r.logit } else { r.score },
+            text: req.return_text.then(|| req.texts[r.index].clone()),
+            truncated: cut[r.index],
+        })
+        .collect();
+    Ok(answer(&state, truncated, body))
 }
 
 /// One text or a list of texts.
@@ -134,25 +150,30 @@ pub(crate) fn l2_normalize(v: &mut [f32]) {
     }
 }
 
-/// `POST /embed` → `[[f32]]`, one embedding per input, in input order.
+/// `POST /embed` → `[[f32]]`, one embedding per input, in input order, with the header
+/// `x-truncated-inputs: N` (the body, a bare array, has no room for it).
+///
+/// Errors: as `/rerank` (`inputs` instead of `texts`).
 pub async fn embed_route(
     State(state): State<Arc<AppState>>,
     ApiJson(req): ApiJson<EmbedRequest>,
-) -> Result<Json<Vec<Vec<f32>>>, ApiError> {
+) -> Result<Response, ApiError> {
     state.embedder()?;
     let texts = req.inputs.into_vec();
     if texts.is_empty() {
         return Err(ApiError::Validation("`inputs` must not be empty".into()));
     }
     state.check_batch_size(texts.len(), "inputs")?;
+    check_text_chars(&state, &texts, "inputs")?;
     let trunc = truncation(req.truncate, req.truncation_direction.as_deref())?;
     let _permit = state.admit()?;
     let items = tokenize_texts(&state, texts, trunc).await?;
+    let truncated = count_truncated(&items);
     let mut vectors = embed(&state, items).await?;
     if req.normalize.unwrap_or(true) {
         vectors.iter_mut().for_each(|v| l2_normalize(v));
     }
-    Ok(Json(vectors))
+    Ok(answer(&state, truncated, vectors))
 }
 
 /// `/predict` input: one `[query, document]` pair or a list of pairs.
@@ -187,12 +208,12 @@ pub struct LabelScore {
 }
 
 /// `POST /predict` → `[{label, score}]` for one pair, `[[{label, score}]]` for a list of pairs
-/// (labels sorted by descending score). Single texts are refused (422): the reranker
-/// classifies pairs.
+/// (labels sorted by descending score), with the header `x-truncated-inputs: N`. Single texts
+/// are refused (422): the reranker classifies pairs; so is a pair with an empty query.
 pub async fn predict_route(
     State(state): State<Arc<AppState>>,
     ApiJson(req): ApiJson<PredictRequest>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     state.reranker()?;
     let (pairs, single) = match req.inputs {
         PredictInputs::Pair(p) => (vec![p], true),
@@ -207,13 +228,21 @@ pub async fn predict_route(
         return Err(ApiError::Validation("`inputs` must not be empty".into()));
     }
     state.check_batch_size(pairs.len(), "inputs")?;
+    for (i, [q, d]) in pairs.iter().enumerate() {
+        if q.trim().is_empty() {
+            return Err(ApiError::Validation(format!(
+                "`inputs[{i}]`: the query must not be empty"
+            )));
+        }
+        state.check_input_chars(q, &format!("inputs[{i}][0]"))?;
+        state.check_input_chars(d, &format!("inputs[{i}][1]"))?;
+    }
     let trunc = truncation(req.truncate, req.truncation_direction.as_deref())?;
     let _permit = state.admit()?;
-    // Tokenize each pair with its own query; group by query is not needed for correctness.
-    let mut items = Vec::with_capacity(pairs.len());
-    for [q, d] in pairs {
-        items.extend(tokenize_pairs(&state, q, vec![d], trunc).await?);
-    }
+    // One tokenization call for all pairs (each with its own query).
+    let pairs: Vec<(String, String)> = pairs.into_iter().map(|[q, d]| (q, d)).collect();
+    let items = tokenize_pair_list(&state, pairs, trunc).await?;
+    let truncated = count_truncated(&items);
     let predictions = predict(&state, items).await?;
     let mut out = Vec::with_capacity(predictions.len());
     for (i, p) in predictions.into_iter().enumerate() {
@@ -243,12 +272,12 @@ pub async fn predict_route(
         labels.sort_by(|a, b| b.score.total_cmp(&a.score));
         out.push(labels);
     }
-    Ok(Json(
-        if single {
-            serde_json::to_value(&out[0])
-        } else {
-            serde_json::to_value(&out)
-        }
-        .map_err(|e| ApiError::Internal(e.to_string()))?,
-    ))
+    let body = if single {
+        out.first().map(serde_json::to_value)
+    } else {
+        Some(serde_json::to_value(&out))
+    }
+    .ok_or_else(|| ApiError::Internal("the model returned no prediction".into()))?
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(answer(&state, truncated, body))
 }
