@@ -49,7 +49,7 @@ async fn thirty_two_concurrent_large_documents_stay_under_the_memory_bound() {
         assert_eq!(st, 200, "{v}");
     }
     let peak = status_kb("VmHWM:");
-    let grew_mb = (peak.saturating_sub(base)) / 1024;
+    let grew_mb = peak.saturating_sub(base) / 1024;
     eprintln!(
         "VmHWM {} MB -> {} MB (+{grew_mb} MB); VmRSS after {} MB",
         base / 1024,
