@@ -4,6 +4,8 @@
 //! Series:
 //! - `rerank_requests_total{route, status}` — counter of answered requests;
 //! - `rerank_queue_size` — gauge, requests waiting for the inference thread;
+//! - `rerank_truncated_inputs_total` — counter of inputs cut to the model's `max_length`
+//!   ([`Metrics::truncated_inputs`]);
 //! - `rerank_batch_size` — histogram, inputs (pairs or texts) per model batch;
 //! - `rerank_batch_tokens` — histogram, padded tokens per model batch;
 //! - `rerank_tokenization_duration_seconds`, `rerank_queue_duration_seconds`,
@@ -58,6 +60,7 @@ impl Histogram {
 struct Registry {
     requests: BTreeMap<(String, u16), u64>,
     queue_size: i64,
+    truncated_inputs: u64,
     histograms: BTreeMap<&'static str, Histogram>,
 }
 
@@ -141,6 +144,12 @@ impl Metrics {
         self.lock().queue_size += delta;
     }
 
+    /// Counts `n` inputs (documents, texts or queries) that were cut to the model's
+    /// `max_length` before inference (`rerank_truncated_inputs_total`).
+    pub fn truncated_inputs(&self, n: u64) {
+        self.lock().truncated_inputs += n;
+    }
+
     /// Records one value of a histogram.
     pub fn observe(&self, h: Hist, value: f64) {
         self.lock()
@@ -180,6 +189,15 @@ impl Metrics {
         out.push_str("# HELP rerank_queue_size Requests waiting for the inference thread\n");
         out.push_str("# TYPE rerank_queue_size gauge\n");
         let _ = writeln!(out, "rerank_queue_size {}", r.queue_size);
+        out.push_str(
+            "# HELP rerank_truncated_inputs_total Inputs cut to the model's max_length\n",
+        );
+        out.push_str("# TYPE rerank_truncated_inputs_total counter\n");
+        let _ = writeln!(
+            out,
+            "rerank_truncated_inputs_total {}",
+            r.truncated_inputs
+        );
         for h in Hist::ALL {
             let name = h.name();
             let empty = Histogram::new(h.bounds());
