@@ -45,10 +45,8 @@ def request(host, port, method, path, body=None, headers=None, timeout=60):
     try:
         h = {"content-type": "application/json"}
         h.update(headers or {})
-        if isinstance(body, (dict, list)):
+        if body is not None and not isinstance(body, bytes):
             body = json.dumps(body).encode()
-        elif isinstance(body, str):
-            body = body.encode("utf-8", "surrogatepass")
         conn.request(method, path, body=body, headers=h)
         r = conn.getresponse()
         data = r.read()
