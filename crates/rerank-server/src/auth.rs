@@ -1,4 +1,5 @@
-//! Optional API key: `Authorization: Bearer <key>` on every route except `/health`.
+//! Optional API key: `Authorization: Bearer <key>` (scheme in any case) on every route except
+//! `/health`.
 
 use std::sync::Arc;
 
@@ -11,7 +12,8 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Middleware: passes the request on when no key is configured, the path is `/health`, or the
-/// bearer token equals the key (compared in constant time); else 401 `unauthorized`.
+/// bearer token equals the key (SHA-256 digests compared in constant time); else 401
+/// `unauthorized`.
 pub async fn require_api_key(
     State(state): State<Arc<AppState>>,
     req: Request,
@@ -27,13 +29,9 @@ pub async fn require_api_key(
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
+        .and_then(bearer_token);
     match given {
-        Some(token) if constant_time_eq(token.as_bytes(), key.as_bytes()) => next.run(req).await,
+        Some(token) if keys_equal(token.as_bytes(), key.as_bytes()) => next.run(req).await,
         Some(_) => ApiError::Unauthorized("invalid API key".into()).into_response(),
         None => {
             ApiError::Unauthorized("missing API key: send `Authorization: Bearer <key>`".into())
@@ -42,19 +40,44 @@ pub async fn require_api_key(
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The token of an `Authorization` value `<scheme> <token>` whose scheme is `Bearer` in any
+/// case (RFC 7235 §2.1: the scheme is case-insensitive), surrounding whitespace trimmed.
+fn bearer_token(value: &str) -> Option<&str> {
+    let value = value.trim_start();
+    let (scheme, rest) = value.split_once([' ', '\t'])?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+}
+
+/// Compares the SHA-256 digests of `a` and `b` in constant time: the time depends neither on
+/// where they differ nor on their lengths.
+fn keys_equal(a: &[u8], b: &[u8]) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    let (da, db) = (Sha256::digest(a), Sha256::digest(b));
+    da.as_slice().ct_eq(db.as_slice()).into()
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn constant_time_eq_compares_bytes() {
-        assert!(super::constant_time_eq(b"abc", b"abc"));
-        assert!(!super::constant_time_eq(b"abc", b"abd"));
-        assert!(!super::constant_time_eq(b"abc", b"ab"));
+    fn keys_equal_compares_bytes() {
+        assert!(super::keys_equal(b"abc", b"abc"));
+        assert!(!super::keys_equal(b"abc", b"abd"));
+        assert!(!super::keys_equal(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        for v in [
+            "Bearer k",
+            "bearer k",
+            "BEARER k",
+            "BeArEr   k ",
+            "Bearer\tk",
+        ] {
+            assert_eq!(super::bearer_token(v), Some("k"), "{v:?}");
+        }
+        assert_eq!(super::bearer_token("Basic k"), None);
+        assert_eq!(super::bearer_token("Bearerk"), None);
     }
 }

@@ -19,7 +19,18 @@ use serde::Serialize;
 /// | `Unauthorized` | 401 | `unauthorized` |
 /// | `NotFound` | 404 | `not_found` |
 /// | `UnsupportedMediaType` | 415 | `validation` |
+/// | `MethodNotAllowed` | 405 | `method_not_allowed` |
+/// | `BadRequest` | 400 | `validation` |
+/// | `UriTooLong` | 414 | `validation` |
+/// | `HeaderTooLarge` | 431 | `validation` |
+/// | `RequestTimeout` | 408 | `request_timeout` |
+/// | `Timeout` | 504 | `timeout` |
+/// | `Unavailable` | 503 | `unhealthy` |
 /// | `Internal` | 500 | `internal` |
+///
+/// The strings follow text-embeddings-inference's `ErrorType` (`validation`, `overloaded`,
+/// `backend`, `unhealthy`, `tokenizer`, `empty`) where TEI has one; the others name what TEI
+/// does not answer in JSON (401, 404, 405, 408, 504, panics).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     /// Invalid input: empty query, bad JSON naming the field, over-long input with
@@ -50,7 +61,28 @@ pub enum ApiError {
     /// The body is not declared as `application/json`.
     #[error("{0}")]
     UnsupportedMediaType(String),
-    /// A bug or a lost inference thread.
+    /// The route exists but not for this method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// A request the HTTP layer cannot read (bad framing, bad header values).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request target is longer than the server reads.
+    #[error("{0}")]
+    UriTooLong(String),
+    /// The request headers are larger than the server reads.
+    #[error("{0}")]
+    HeaderTooLarge(String),
+    /// The client did not send the whole request body within the body timeout.
+    #[error("{0}")]
+    RequestTimeout(String),
+    /// The server did not answer within `--request-timeout`.
+    #[error("{0}")]
+    Timeout(String),
+    /// The server cannot take this connection now (every connection slot is busy).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug (a panic in a handler) or a lost inference thread.
     #[error("{0}")]
     Internal(String),
 }
@@ -77,7 +109,43 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            ApiError::HeaderTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The error for a bare `status` produced below the handlers (axum's 405, a layer's
+    /// timeout): the closest variant, with the status's reason phrase as message.
+    pub fn from_status(status: StatusCode) -> ApiError {
+        let msg = status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_string();
+        match status.as_u16() {
+            400 => ApiError::BadRequest(msg),
+            401 => ApiError::Unauthorized(msg),
+            404 => ApiError::NotFound(msg),
+            405 => ApiError::MethodNotAllowed(msg),
+            408 => ApiError::RequestTimeout(msg),
+            413 => ApiError::PayloadTooLarge(msg),
+            414 => ApiError::UriTooLong(msg),
+            415 => ApiError::UnsupportedMediaType(msg),
+            422 => ApiError::Validation(msg),
+            429 => ApiError::Overloaded(msg),
+            431 => ApiError::HeaderTooLarge(msg),
+            503 => ApiError::Unavailable(msg),
+            504 => ApiError::Timeout(
+                "the answer took longer than the server's --request-timeout".into(),
+            ),
+            424 => ApiError::Backend(msg),
+            s if s < 500 => ApiError::BadRequest(msg),
+            _ => ApiError::Internal(msg),
         }
     }
 
@@ -86,7 +154,14 @@ impl ApiError {
         match self {
             ApiError::Validation(_)
             | ApiError::TooManyDocuments(_)
-            | ApiError::UnsupportedMediaType(_) => "validation",
+            | ApiError::UnsupportedMediaType(_)
+            | ApiError::BadRequest(_)
+            | ApiError::UriTooLong(_)
+            | ApiError::HeaderTooLarge(_) => "validation",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::RequestTimeout(_) => "request_timeout",
+            ApiError::Timeout(_) => "timeout",
+            ApiError::Unavailable(_) => "unhealthy",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Overloaded(_) => "overloaded",
             ApiError::ModelUnavailable(_) => "model_unavailable",

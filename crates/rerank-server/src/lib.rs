@@ -30,7 +30,9 @@ pub mod auth;
 pub mod batcher;
 pub mod error;
 pub mod extract;
+pub mod layers;
 pub mod metrics;
+pub mod net;
 pub mod openapi;
 pub mod routes;
 pub mod state;
@@ -59,11 +61,13 @@ async fn count_requests(State(state): State<Arc<AppState>>, req: Request, next: 
     response
 }
 
-/// The router with every route of [`openapi::ROUTES`], the body limit, the API key check and
-/// request counting.
+/// The router with every route of [`openapi::ROUTES`], the body limit, the API key check,
+/// request counting, and the HTTP-layer guards of [`layers`] (outermost first): JSON bodies on
+/// every error, panics → 500 `internal`, the `request_timeout` deadline (504 `timeout`), the
+/// request-target and header size limits (414 / 431), the body timeout (408).
 pub fn router(state: Arc<AppState>) -> Router {
     use routes::{cohere, openai, ops, search, tei};
-    Router::new()
+    let app = Router::new()
         .route("/rerank", post(tei::rerank))
         .route("/embed", post(tei::embed_route))
         .route("/predict", post(tei::predict_route))
@@ -76,6 +80,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
         .fallback(ops::not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_api_key,
@@ -85,11 +90,23 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             count_requests,
         ))
-        .with_state(state)
+        .with_state(state.clone());
+    layers::guard(app, &state.config)
+}
+
+/// A known path with the wrong method → 405 JSON (axum adds the `Allow` header).
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::MethodNotAllowed(format!(
+        "method {} is not allowed on {}; see GET /openapi.json",
+        req.method(),
+        req.uri().path()
+    ))
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then stops accepting connections
-/// and finishes the requests in flight before returning.
+/// and finishes the requests in flight before returning (idle connections are closed at once).
+/// Connections get the header-read and idle timeouts and the connection limit of
+/// `state.config` ([`net::serve`]).
 ///
 /// Errors: [`ServerError::Io`] when the listener fails.
 pub async fn serve(
@@ -97,11 +114,13 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let limits = net::NetLimits {
+        header_read_timeout: state.config.header_read_timeout,
+        idle_timeout: state.config.idle_timeout,
+        max_connections: state.config.max_connections,
+    };
     let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    Ok(())
+    net::serve(listener, app, limits, shutdown).await
 }
 
 /// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.

@@ -1,19 +1,25 @@
-//! A small Prometheus registry: counters, gauges and histograms rendered in the text
-//! exposition format (version 0.0.4) by `GET /metrics`.
+//! The server's Prometheus metrics, recorded through the `metrics` crate into a
+//! `metrics-exporter-prometheus` recorder owned by each [`Metrics`] (not the global one, so
+//! that several servers in one process keep apart), rendered in the text exposition format
+//! (version 0.0.4) by `GET /metrics`.
 //!
 //! Series:
 //! - `rerank_requests_total{route, status}` — counter of answered requests;
-//! - `rerank_truncated_inputs_total` — counter of inputs cut by truncation;
 //! - `rerank_queue_size` — gauge, requests waiting for the inference thread;
+//! - `rerank_truncated_inputs_total` — counter of inputs cut to the model's `max_length`
+//!   ([`Metrics::truncated_inputs`]);
 //! - `rerank_batch_size` — histogram, inputs (pairs or texts) per model batch;
 //! - `rerank_batch_tokens` — histogram, padded tokens per model batch;
 //! - `rerank_tokenization_duration_seconds`, `rerank_queue_duration_seconds`,
 //!   `rerank_inference_duration_seconds` — latency histograms (seconds).
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
+
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 
 /// Buckets of the latency histograms, in seconds.
 const SECONDS_BUCKETS: &[f64] = &[
@@ -26,47 +32,16 @@ const TOKEN_BUCKETS: &[f64] = &[
     64.0, 256.0, 1024.0, 2048.0, 4096.0, 8192.0, 16384.0, 32768.0, 65536.0,
 ];
 
-#[derive(Debug, Clone)]
-struct Histogram {
-    bounds: &'static [f64],
-    counts: Vec<u64>,
-    sum: f64,
-    count: u64,
-}
-
-impl Histogram {
-    fn new(bounds: &'static [f64]) -> Self {
-        Histogram {
-            bounds,
-            counts: vec![0; bounds.len()],
-            sum: 0.0,
-            count: 0,
-        }
-    }
-
-    fn observe(&mut self, v: f64) {
-        for (b, c) in self.bounds.iter().zip(self.counts.iter_mut()) {
-            if v <= *b {
-                *c += 1;
-            }
-        }
-        self.sum += v;
-        self.count += 1;
-    }
-}
-
-#[derive(Default)]
-struct Registry {
-    requests: BTreeMap<(String, u16), u64>,
-    queue_size: i64,
-    truncated_inputs: u64,
-    histograms: BTreeMap<&'static str, Histogram>,
-}
+const REQUESTS: &str = "rerank_requests_total";
+const QUEUE_SIZE: &str = "rerank_queue_size";
+const TRUNCATED: &str = "rerank_truncated_inputs_total";
 
 /// The server's metrics; cheap to update from any thread.
-#[derive(Default)]
 pub struct Metrics {
-    inner: Mutex<Registry>,
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    /// Answered requests by (route, status), kept for [`Metrics::requests`].
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
 }
 
 /// Names of the histograms, for [`Metrics::observe`].
@@ -122,39 +97,70 @@ impl Hist {
     ];
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut builder = PrometheusBuilder::new();
+        for h in Hist::ALL {
+            builder = builder
+                .set_buckets_for_metric(Matcher::Full(h.name().into()), h.bounds())
+                .expect("bucket lists are not empty");
+        }
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        let m = Metrics {
+            recorder,
+            handle,
+            requests: Mutex::new(BTreeMap::new()),
+        };
+        m.with(|| {
+            metrics::describe_counter!(REQUESTS, "Answered HTTP requests by route and status");
+            metrics::describe_gauge!(QUEUE_SIZE, "Requests waiting for the inference thread");
+            metrics::describe_counter!(TRUNCATED, "Inputs cut to the model's max_length");
+            for h in Hist::ALL {
+                metrics::describe_histogram!(h.name(), h.help());
+            }
+            // Present from the start, at 0.
+            metrics::gauge!(QUEUE_SIZE).set(0.0);
+            metrics::counter!(TRUNCATED).absolute(0);
+            for h in Hist::ALL {
+                let _ = metrics::histogram!(h.name());
+            }
+        });
+        m
+    }
+}
+
 impl Metrics {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
-        // A panic while holding the lock cannot leave the counters inconsistent in a way that
-        // matters; keep serving metrics.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    fn with<T>(&self, f: impl FnOnce() -> T) -> T {
+        metrics::with_local_recorder(&self.recorder, f)
     }
 
     /// Counts one answered request of `route` (the matched path) with `status`.
     pub fn request(&self, route: &str, status: u16) {
+        let (r, s) = (route.to_string(), status.to_string());
+        self.with(|| metrics::counter!(REQUESTS, "route" => r, "status" => s).increment(1));
         *self
-            .lock()
             .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
             .entry((route.to_string(), status))
             .or_default() += 1;
     }
 
-    /// Adds `n` inputs cut by truncation to `rerank_truncated_inputs_total`.
-    pub fn truncated_inputs(&self, n: u64) {
-        self.lock().truncated_inputs += n;
-    }
-
     /// Adds `delta` to the queue size gauge.
     pub fn queue_add(&self, delta: i64) {
-        self.lock().queue_size += delta;
+        self.with(|| metrics::gauge!(QUEUE_SIZE).increment(delta as f64));
+    }
+
+    /// Counts `n` inputs (documents, texts or queries) that were cut to the model's
+    /// `max_length` before inference (`rerank_truncated_inputs_total`).
+    pub fn truncated_inputs(&self, n: u64) {
+        self.with(|| metrics::counter!(TRUNCATED).increment(n));
     }
 
     /// Records one value of a histogram.
     pub fn observe(&self, h: Hist, value: f64) {
-        self.lock()
-            .histograms
-            .entry(h.name())
-            .or_insert_with(|| Histogram::new(h.bounds()))
-            .observe(value);
+        self.with(|| metrics::histogram!(h.name()).record(value));
     }
 
     /// Records a duration in seconds.
@@ -164,8 +170,9 @@ impl Metrics {
 
     /// Requests counted so far for `route` and `status` (for tests and `/info`).
     pub fn requests(&self, route: &str, status: u16) -> u64 {
-        self.lock()
-            .requests
+        self.requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
             .get(&(route.to_string(), status))
             .copied()
             .unwrap_or(0)
@@ -173,37 +180,7 @@ impl Metrics {
 
     /// The Prometheus text exposition of every series.
     pub fn render(&self) -> String {
-        let r = self.lock();
-        let mut out = String::new();
-        out.push_str("# HELP rerank_requests_total Answered HTTP requests by route and status\n");
-        out.push_str("# TYPE rerank_requests_total counter\n");
-        for ((route, status), n) in &r.requests {
-            let _ = writeln!(
-                out,
-                "rerank_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
-                route.replace('\\', "\\\\").replace('"', "\\\"")
-            );
-        }
-        out.push_str("# HELP rerank_truncated_inputs_total Inputs cut by truncation\n");
-        out.push_str("# TYPE rerank_truncated_inputs_total counter\n");
-        let _ = writeln!(out, "rerank_truncated_inputs_total {}", r.truncated_inputs);
-        out.push_str("# HELP rerank_queue_size Requests waiting for the inference thread\n");
-        out.push_str("# TYPE rerank_queue_size gauge\n");
-        let _ = writeln!(out, "rerank_queue_size {}", r.queue_size);
-        for h in Hist::ALL {
-            let name = h.name();
-            let empty = Histogram::new(h.bounds());
-            let hist = r.histograms.get(name).unwrap_or(&empty);
-            let _ = writeln!(out, "# HELP {name} {}", h.help());
-            let _ = writeln!(out, "# TYPE {name} histogram");
-            for (b, c) in hist.bounds.iter().zip(&hist.counts) {
-                let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {c}");
-            }
-            let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", hist.count);
-            let _ = writeln!(out, "{name}_sum {}", hist.sum);
-            let _ = writeln!(out, "{name}_count {}", hist.count);
-        }
-        out
+        self.handle.render()
     }
 }
 

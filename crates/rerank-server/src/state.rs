@@ -1,6 +1,7 @@
 //! Server configuration and the state shared by all handlers.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rerank_engine::{CrossEncoder, Embedder};
 use rerank_retrieval::index::Index;
@@ -38,6 +39,24 @@ pub struct ServerConfig {
     pub max_tokenization_bytes: usize,
     /// When set, every route but `/health` needs `Authorization: Bearer <api_key>`.
     pub api_key: Option<String>,
+    /// The whole request head (request line and headers) must arrive within this time of the
+    /// connection opening or of the previous answer; else the connection is closed without an
+    /// answer. This also bounds how long an idle keep-alive connection lives. Default 10 s.
+    pub header_read_timeout: Duration,
+    /// The whole request body must arrive within this time of its head; else 408
+    /// `request_timeout` and the connection is closed. Default 30 s.
+    pub body_timeout: Duration,
+    /// A keep-alive connection with no request in flight is closed after this time (and
+    /// after [`header_read_timeout`](Self::header_read_timeout) at the latest). Default 60 s.
+    pub idle_timeout: Duration,
+    /// Deadline of one request from its head to its answer (`--request-timeout`); past it the
+    /// request is dropped and answered 504 `timeout`. Default 60 s.
+    pub request_timeout: Duration,
+    /// Open connections at most (`--max-connections`). At the limit a new connection makes the
+    /// longest-idle connection (no request in flight) close; when every connection is busy the
+    /// new one is answered 503 `overloaded` and closed. Lowered at start to stay 64 below the
+    /// process's open-file limit. Default 1024.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +70,11 @@ impl Default for ServerConfig {
             max_input_chars: 100_000,
             max_tokenization_bytes: 8_000_000,
             api_key: None,
+            header_read_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(60),
+            max_connections: 1024,
         }
     }
 }

@@ -56,6 +56,23 @@ pub struct Args {
     /// Text bytes being tokenized at once over all requests; other requests wait for budget.
     #[arg(long, default_value_t = 8_000_000)]
     max_tokenization_bytes: usize,
+    /// Seconds for a whole request head (request line and headers) to arrive; a connection
+    /// that sends none in this time (idle keep-alive included) is closed.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    header_read_timeout: f64,
+    /// Seconds for a whole request body to arrive after its head (else 408, connection closed).
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    body_timeout: f64,
+    /// Seconds a keep-alive connection may stay idle (no request in flight).
+    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    idle_timeout: f64,
+    /// Seconds from a request's head to its answer; later → 504.
+    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    request_timeout: f64,
+    /// Open connections at most; at the limit the longest-idle one is closed for a new one
+    /// (503 when all are busy). Lowered to fit 64 below the open-file limit.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
     /// Lower the reranker's max length (tokens, special tokens included).
     #[arg(long)]
     max_length: Option<usize>,
@@ -72,6 +89,13 @@ pub fn run(args: Args) -> Result<()> {
     if args.max_batch_tokens == 0 || args.max_concurrent_requests == 0 {
         bail!("--max-batch-tokens and --max-concurrent-requests must be at least 1");
     }
+    if args.max_connections == 0 {
+        bail!("--max-connections must be at least 1");
+    }
+    let header_read_timeout = seconds("--header-read-timeout", args.header_read_timeout)?;
+    let body_timeout = seconds("--body-timeout", args.body_timeout)?;
+    let idle_timeout = seconds("--idle-timeout", args.idle_timeout)?;
+    let request_timeout = seconds("--request-timeout", args.request_timeout)?;
     let reranker = match &args.reranker {
         Some(spec) => {
             let m = super::load_cross_encoder(
@@ -120,6 +144,11 @@ pub fn run(args: Args) -> Result<()> {
         max_input_chars: args.max_input_chars,
         max_tokenization_bytes: args.max_tokenization_bytes,
         api_key: args.api_key.clone(),
+        header_read_timeout,
+        body_timeout,
+        idle_timeout,
+        request_timeout,
+        max_connections: args.max_connections,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -144,4 +173,12 @@ pub fn run(args: Args) -> Result<()> {
         eprintln!("rerank serve: stopped");
         Ok(())
     })
+}
+
+/// A positive, finite number of seconds as a `Duration` (at most a day).
+fn seconds(flag: &str, secs: f64) -> Result<std::time::Duration> {
+    if !(secs > 0.0 && secs <= 86_400.0) {
+        bail!("{flag} must be a number of seconds in (0, 86400], not {secs}");
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
