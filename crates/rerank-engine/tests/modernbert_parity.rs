@@ -75,7 +75,10 @@ fn check_model(name: &str, tol: f32) {
             u32s(&case["input_ids"]),
             "{case_name}: input_ids"
         );
-        let single = ce.predict_batch(std::slice::from_ref(&enc)).unwrap().remove(0);
+        let single = ce
+            .predict_batch(std::slice::from_ref(&enc))
+            .unwrap()
+            .remove(0);
         assert_close(
             &single.logits,
             &f32s(&case["logits"]),
@@ -172,7 +175,10 @@ fn modernbert_bf16_stays_close_and_batch_equals_single() {
         }
         let batched = ce.predict_batch(&encoded).unwrap();
         for (i, (enc, case)) in encoded.iter().zip(cases).enumerate() {
-            let single = ce.predict_batch(std::slice::from_ref(enc)).unwrap().remove(0);
+            let single = ce
+                .predict_batch(std::slice::from_ref(enc))
+                .unwrap()
+                .remove(0);
             assert_close(
                 &batched[i].logits,
                 &single.logits,

@@ -68,7 +68,11 @@ fn modernbert_tensors(cfg: &Value) -> Vec<(String, Vec<usize>, Init)> {
         if n > 0 {
             t.push((format!("{p}.attn_norm.weight"), vec![h], Init::Ones));
         }
-        t.push((format!("{p}.attn.Wqkv.weight"), vec![3 * h, h], Init::Normal));
+        t.push((
+            format!("{p}.attn.Wqkv.weight"),
+            vec![3 * h, h],
+            Init::Normal,
+        ));
         t.push((format!("{p}.attn.Wo.weight"), vec![h, h], Init::Normal));
         t.push((format!("{p}.mlp_norm.weight"), vec![h], Init::Ones));
         t.push((format!("{p}.mlp.Wi.weight"), vec![2 * i, h], Init::Normal));
@@ -193,7 +197,10 @@ fn modernbert_base_sized_random_model_scores_8192_token_pairs_consistently() {
     // Hand count: embeddings 50368·768 + 768; 22 layers of Wqkv 3·768·768, Wo 768·768,
     // Wi 2·1152·768, Wo 768·1152 and two norms (layer 0 has no attn_norm); final norm 768;
     // head 768·768 + 768; classifier 768 + 1 ("149M params" on the ModernBERT-base card).
-    assert_eq!(params, 149_605_633, "parameter count of ModernBERT-base + head");
+    assert_eq!(
+        params, 149_605_633,
+        "parameter count of ModernBERT-base + head"
+    );
 
     let t1 = Instant::now();
     let ce = CrossEncoder::from_dir(dir, CrossEncoderOptions::default()).unwrap();
@@ -263,7 +270,10 @@ fn modernbert_base_sized_random_model_scores_8192_token_pairs_consistently() {
         .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &s| {
             (a.min(s), b.max(s))
         });
-    assert!(max - min > 1e-4, "scores are (nearly) all identical: {scores:?}");
+    assert!(
+        max - min > 1e-4,
+        "scores are (nearly) all identical: {scores:?}"
+    );
     let max_diff = batched
         .iter()
         .zip(&singles)

@@ -178,7 +178,9 @@ impl Config {
         }
         let head_dim = self.hidden_size / heads;
         if !head_dim.is_multiple_of(2) {
-            return Err(bad(format!("head width {head_dim} is odd (RoPE needs pairs)")));
+            return Err(bad(format!(
+                "head width {head_dim} is odd (RoPE needs pairs)"
+            )));
         }
         let half_width = self.local_attention / 2;
         let windows = match &self.layer_types {
@@ -229,8 +231,16 @@ impl Config {
             classifier_act: act("classifier_activation", &self.classifier_activation)?,
             pooling,
             windows,
-            global_theta: theta("full_attention", self.global_rope_theta, DEFAULT_GLOBAL_THETA)?,
-            local_theta: theta("sliding_attention", self.local_rope_theta, DEFAULT_LOCAL_THETA)?,
+            global_theta: theta(
+                "full_attention",
+                self.global_rope_theta,
+                DEFAULT_GLOBAL_THETA,
+            )?,
+            local_theta: theta(
+                "sliding_attention",
+                self.local_rope_theta,
+                DEFAULT_LOCAL_THETA,
+            )?,
         })
     }
 
@@ -576,7 +586,8 @@ impl ClassificationHead {
     /// `pooled`: `[batch, hidden]` → logits `[batch, num_labels]`.
     fn forward(&self, pooled: &[f32], batch: usize) -> Vec<f32> {
         let mut x = vec![0f32; batch * self.dense.out_dim()];
-        self.dense.forward(pooled, batch, &mut x, Parallelism::Parallel);
+        self.dense
+            .forward(pooled, batch, &mut x, Parallelism::Parallel);
         self.act.apply(&mut x);
         self.norm.forward(&mut x);
         let mut logits = vec![0f32; batch * self.classifier.out_dim()];
@@ -726,7 +737,10 @@ mod tests {
                 r#""rope_parameters": {"full_attention": {"rope_type": "yarn"}}"#,
                 "rope_type",
             ),
-            (r#""global_attn_every_n_layers": 0"#, "global_attn_every_n_layers"),
+            (
+                r#""global_attn_every_n_layers": 0"#,
+                "global_attn_every_n_layers",
+            ),
             (r#""layer_types": ["full_attention"]"#, "layer_types"),
         ] {
             let e = shape(&format!("{{{BASE}, {extra}}}")).err().expect(extra);
