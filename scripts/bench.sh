@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One-command speed benchmark: rerank vs sentence-transformers (PyTorch fp32, bf16 autocast)
 # and ONNX Runtime, "1 query × 100 documents" of 64–256 tokens (mixed), for the
-# ms-marco-MiniLM-L-6-v2 shape (the real ../shared/models/minilm-l6-sotu-ce) and the
-# bge-reranker-base shape (random weights generated here).
+# ms-marco-MiniLM-L-6-v2 shape (the real ../shared/models/minilm-l6-sotu-ce), the
+# bge-reranker-base shape and the ModernBERT-base reranker shape (random weights generated
+# here; ModernBERT: 22 × 768, GeGLU, local window 128 / global every 3rd layer, mean pooling).
 #
 #   scripts/bench.sh                      # everything, ~10 min on 2 cores
 #
@@ -13,9 +14,12 @@
 #                                   otherwise they are pip-installed into the venv
 #   BENCH_REPEAT=5                  timed repeats per engine (median reported)
 #   BENCH_THREADS=2                 threads of every engine
-#   BENCH_MODELS="minilm bge"       which shapes
+#   BENCH_MODELS="minilm bge modernbert"  which shapes
 #   BENCH_VARIANTS=...              reference variants (default: all of scripts/bench_reference.py:
-#                                   st_fp32,st_fp32_sorted,torch_bf16,ort_fp32)
+#                                   st_fp32,st_fp32_sorted,torch_bf16,ort_fp32; for modernbert
+#                                   BENCH_VARIANTS_MODERNBERT, default without ort_fp32: the
+#                                   ONNX export of ModernBERT's attention is not part of the
+#                                   comparison the issue asks for)
 #   BENCH_RERANK=path/to/rerank     use this binary instead of building one (e.g. an older build)
 #   BENCH_SKIP_REFERENCE=1          rerank only: its own summary per model, no table
 #
@@ -29,8 +33,9 @@ OUT="$ROOT/target/bench"
 SHARED="$ROOT/../shared"
 REPEAT="${BENCH_REPEAT:-5}"
 THREADS="${BENCH_THREADS:-2}"
-MODELS="${BENCH_MODELS:-minilm bge}"
+MODELS="${BENCH_MODELS:-minilm bge modernbert}"
 VARIANTS="${BENCH_VARIANTS:-st_fp32,st_fp32_sorted,torch_bf16,ort_fp32}"
+VARIANTS_MODERNBERT="${BENCH_VARIANTS_MODERNBERT:-st_fp32,st_fp32_sorted,torch_bf16}"
 mkdir -p "$OUT/models"
 export RAYON_NUM_THREADS="$THREADS" OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
@@ -73,9 +78,16 @@ fi
 declare -A MODEL_DIR TOKENIZER
 MODEL_DIR[minilm]="$SHARED/models/minilm-l6-sotu-ce"
 MODEL_DIR[bge]="$OUT/models/bge-reranker-base-random"
+MODEL_DIR[modernbert]="$OUT/models/modernbert-base-random"
 if [[ " $MODELS " == *" bge "* && ! -f "${MODEL_DIR[bge]}/model.safetensors" ]]; then
   log "generating the random-weight bge-reranker-base shape"
   "$PY" scripts/make_random_xlmr.py --out "${MODEL_DIR[bge]}" --tokenizer "$SHARED/models/xlm-roberta-tokenizer"
+fi
+if [[ " $MODELS " == *" modernbert "* && ! -f "${MODEL_DIR[modernbert]}/model.safetensors" ]]; then
+  log "generating the random-weight ModernBERT-base reranker shape"
+  "$PY" scripts/make_random_modernbert.py --out "${MODEL_DIR[modernbert]}" \
+    --config "$SHARED/models/configs/ModernBERT-base-reranker.config.json" \
+    --tokenizer "$SHARED/models/tiny-modernbert-ce"
 fi
 for m in $MODELS; do
   pairs="$OUT/pairs-$m.jsonl"
@@ -101,9 +113,11 @@ for m in $MODELS; do
   log "$m: rerank bench --precision bf16 ($REPEAT repeats, load: $(cut -d' ' -f1-3 /proc/loadavg))"
   "$RERANK" bench --reranker "${MODEL_DIR[$m]}" --pairs "$OUT/pairs-$m.jsonl" \
     --repeat "$REPEAT" --precision bf16 --json > "$OUT/rerank-bf16-$m.json"
+  variants="$VARIANTS"
+  [[ "$m" == modernbert ]] && variants="$VARIANTS_MODERNBERT"
   log "$m: references ($REPEAT repeats each, load: $(cut -d' ' -f1-3 /proc/loadavg); log: $OUT/reference-$m.log)"
   if ! "$PY" scripts/bench_reference.py --model "${MODEL_DIR[$m]}" --pairs "$OUT/pairs-$m.jsonl" \
-      --repeat "$REPEAT" --threads "$THREADS" --onnx "$OUT/models/$m.onnx" --variants "$VARIANTS" \
+      --repeat "$REPEAT" --threads "$THREADS" --onnx "$OUT/models/$m.onnx" --variants "$variants" \
       > "$OUT/reference-$m.json" 2> "$OUT/reference-$m.log"; then
     tail -n 20 "$OUT/reference-$m.log" >&2
     exit 1

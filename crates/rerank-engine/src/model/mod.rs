@@ -18,6 +18,7 @@ pub mod bert;
 mod embeddings;
 mod encoder;
 mod layers;
+pub mod modernbert;
 mod parallel;
 pub mod registry;
 pub mod xlm_roberta;

@@ -5,7 +5,7 @@
 //!
 //! Adding an architecture is one line per name here, pointing at its file's loaders.
 
-use super::{bert, xlm_roberta, LoadContext, Loaded, SequenceClassifier, TokenEncoder};
+use super::{bert, modernbert, xlm_roberta, LoadContext, Loaded, SequenceClassifier, TokenEncoder};
 use crate::config::ModelConfig;
 use crate::error::Result;
 
@@ -62,6 +62,21 @@ pub const ARCHITECTURES: &[Architecture] = &[
         xlm_roberta::load_classifier,
         xlm_roberta::load_encoder,
     ),
+    both(
+        "ModernBertForSequenceClassification",
+        modernbert::load_classifier,
+        modernbert::load_encoder,
+    ),
+    both(
+        "ModernBertModel",
+        modernbert::load_classifier,
+        modernbert::load_encoder,
+    ),
+    Architecture {
+        name: "ModernBertForMaskedLM",
+        classifier: None,
+        encoder: Some(modernbert::load_encoder),
+    },
 ];
 
 /// `model_type` → the architecture used when `config.json` has no `architectures`.
@@ -69,6 +84,7 @@ pub const MODEL_TYPES: &[(&str, &str)] = &[
     ("bert", "BertModel"),
     ("xlm-roberta", "XLMRobertaModel"),
     ("roberta", "RobertaModel"),
+    ("modernbert", "ModernBertModel"),
 ];
 
 /// The supported architecture names, comma-separated (for error messages).
