@@ -356,8 +356,8 @@ pub(crate) fn longest_first(n1: usize, n2: usize, max_length: usize) -> (usize, 
         return (n1, n2);
     }
     let swap = n1 > n2;
-    let (mut short, mut long) = if swap { (n2, n1) } else { (n1, n2) };
-    long = if short > max_length {
+    let mut short = n1.min(n2);
+    let mut long = if short > max_length {
         short
     } else {
         short.max(max_length - short)

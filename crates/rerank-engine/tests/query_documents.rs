@@ -139,7 +139,8 @@ fn encode_query_documents_equals_encode_pairs_on_random_lengths() {
         let special = tok.num_special_tokens(true);
         for round in 0..200 {
             let max_length = special + 1 + rng.below(60);
-            let query = rng.text(rng.below(80));
+            let words = rng.below(80);
+            let query = rng.text(words);
             let docs: Vec<String> = (0..1 + rng.below(6))
                 .map(|_| {
                     let n = rng.below(80);
