@@ -4,7 +4,8 @@
 # `cohere` Python SDK (v1 + v2 clients) and a plain TEI-style POST against it
 # (scripts/cohere_sdk_check.py), then stops the server with SIGTERM and checks it exits 0.
 #
-# Skips (exit 0 with "skipped: ...") when python3 / venv / `pip install cohere` is unavailable.
+# Never skips: when the model, python3, venv or `pip install cohere` is unavailable it prints
+# "FAIL: cannot run the client check: ..." and exits 2, so CI cannot count a missing check as a pass.
 # Env: RERANK_BIN (a built `rerank`; default: cargo build the dev binary), RERANK_SHARED
 # (default ../shared beside the clone), COHERE_VENV (default target/cohere-venv).
 set -euo pipefail
@@ -15,16 +16,17 @@ MODEL=$SHARED/models/minilm-l6-sotu-ce
 REFERENCE=$SHARED/reference/expected-minilm-l6-sotu-ce.json
 VENV=${COHERE_VENV:-$ROOT/target/cohere-venv}
 
-if [ ! -d "$MODEL" ]; then echo "skipped: $MODEL not found"; exit 0; fi
-if ! command -v python3 >/dev/null; then echo "skipped: no python3"; exit 0; fi
+cannot_run() { echo "FAIL: cannot run the client check: $1" >&2; exit 2; }
+if [ ! -d "$MODEL" ]; then cannot_run "$MODEL not found"; fi
+if ! command -v python3 >/dev/null; then cannot_run "no python3"; fi
 if [ ! -x "$VENV/bin/python" ]; then
   if ! python3 -m venv "$VENV" >/dev/null 2>&1; then
-    echo "skipped: python3 -m venv failed"; rm -rf "$VENV"; exit 0
+    rm -rf "$VENV"; cannot_run "python3 -m venv failed"
   fi
 fi
 if ! "$VENV/bin/python" -c "import cohere" 2>/dev/null; then
   if ! "$VENV/bin/pip" install --quiet --disable-pip-version-check cohere >"$VENV.pip.log" 2>&1; then
-    echo "skipped: pip install cohere failed (see $VENV.pip.log)"; exit 0
+    cannot_run "pip install cohere failed (see $VENV.pip.log)"
   fi
 fi
 echo "cohere SDK $("$VENV/bin/python" -c 'import cohere; print(cohere.__version__)')"

@@ -1,6 +1,7 @@
 //! `rerank`: two-stage retrieval with cross-encoder rerankers, from the command line.
 //!
-//! Errors go to stderr as one `error: …` line with a non-zero exit code, never a backtrace.
+//! Errors go to stderr as one `error: …` line (each cause once) with a non-zero exit code,
+//! never a backtrace.
 
 mod commands;
 mod input;
@@ -67,8 +68,23 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_message(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes joined by `": "`, each cause once: a cause whose text the message
+/// already holds (an error whose `Display` embeds its source, e.g. `path: No such file or
+/// directory (os error 2)`) is not repeated.
+fn error_message(e: &anyhow::Error) -> String {
+    let mut message = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message
 }

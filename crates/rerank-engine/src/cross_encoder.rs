@@ -217,6 +217,30 @@ impl CrossEncoder {
             .encode_pairs_as(&self.pair_format, pairs, max_length)
     }
 
+    /// Tokenizes `(query, document)` for every document exactly as [`CrossEncoder::encode`]
+    /// does for the pairs, with the query tokenized once instead of once per document
+    /// ([`TextTokenizer::encode_query_documents`]; prompt-template models render each pair,
+    /// as `encode` does). Use it when one query is scored against many documents.
+    ///
+    /// Errors: as [`CrossEncoder::encode`].
+    pub fn encode_query_documents(
+        &self,
+        query: &str,
+        documents: &[&str],
+        max_length: Option<usize>,
+    ) -> Result<Vec<Encoded>> {
+        let max_length = self.check_max_length(max_length)?;
+        match &self.pair_format {
+            PairFormat::PostProcessor => self
+                .tokenizer
+                .encode_query_documents(query, documents, max_length),
+            format => {
+                let pairs: Vec<(&str, &str)> = documents.iter().map(|d| (query, *d)).collect();
+                self.tokenizer.encode_pairs_as(format, &pairs, max_length)
+            }
+        }
+    }
+
     fn check_max_length(&self, max_length: Option<usize>) -> Result<usize> {
         match max_length {
             None => Ok(self.info.max_length),
@@ -298,8 +322,8 @@ impl CrossEncoder {
                 "top_n must be at least 1".into(),
             ));
         }
-        let pairs: Vec<(&str, &str)> = documents.iter().map(|d| (query, *d)).collect();
-        let predictions = self.predict(&pairs)?;
+        let encoded = self.encode_query_documents(query, documents, None)?;
+        let predictions = self.predict_encoded(&encoded, self.batch_size)?;
         score::rank(predictions, top_n)
     }
 }

@@ -228,6 +228,57 @@ impl TextTokenizer {
         Ok(out)
     }
 
+    /// Encodes `(query, document)` for one query and many documents: the same ids, token type
+    /// ids and `truncated` flags as [`TextTokenizer::encode_pairs`] on
+    /// `documents.map(|d| (query, d))`, but the query is tokenized once (not once per
+    /// document) and each pair copies at most `max_length` of its tokens, so a long query
+    /// costs one tokenization per request.
+    ///
+    /// Each document is tokenized alone, the pair lengths are cut `longest_first` exactly as
+    /// the `tokenizers` crate's `truncate_encodings` does (stride 0, from the right), then the
+    /// tokenizer's post-processor adds the special tokens. An empty `documents` gives an
+    /// empty result.
+    ///
+    /// Errors: as [`TextTokenizer::encode_pairs`].
+    pub fn encode_query_documents(
+        &self,
+        query: &str,
+        documents: &[&str],
+        max_length: usize,
+    ) -> Result<Vec<Encoded>> {
+        let processor = self.require_post_processor()?;
+        let budget = self.check_max_length(max_length, true)?;
+        if documents.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = self.raw(query)?;
+        let query_len = q.len();
+        // No pair keeps more than `budget` query tokens: drop the rest (and the overflow
+        // pieces `truncate` keeps) once, so the per-document copy is small.
+        q.truncate(budget, 0, TruncationDirection::Right);
+        drop(q.take_overflowing());
+        self.raw_many(documents)?
+            .into_iter()
+            .map(|mut d| {
+                let doc_len = d.len();
+                let (keep_q, keep_d) = longest_first(query_len, doc_len, budget);
+                let mut qe = q.clone();
+                qe.truncate(keep_q, 0, TruncationDirection::Right);
+                drop(qe.take_overflowing());
+                d.truncate(keep_d, 0, TruncationDirection::Right);
+                drop(d.take_overflowing());
+                let enc = processor
+                    .process(qe, Some(d), true)
+                    .map_err(|e| EngineError::Tokenizer(e.to_string()))?;
+                Ok(Encoded {
+                    input_ids: enc.get_ids().to_vec(),
+                    token_type_ids: enc.get_type_ids().to_vec(),
+                    truncated: keep_q + keep_d < query_len + doc_len,
+                })
+            })
+            .collect()
+    }
+
     /// Encodes single texts (bi-encoder input), truncated to `max_length` tokens with special
     /// tokens included.
     pub fn encode_texts(&self, texts: &[&str], max_length: usize) -> Result<Vec<Encoded>> {
@@ -292,5 +343,51 @@ impl TextTokenizer {
                 }
             })
             .collect())
+    }
+}
+
+/// The lengths `longest_first` truncation keeps of a pair of `n1` and `n2` tokens within
+/// `max_length`: the rule of the `tokenizers` crate's `truncate_encodings` (0.23), written out
+/// so that a long first text need not be copied per pair. The shorter text is kept whole if
+/// it fits in half the budget, else both get half (the longer one the odd token; on equal
+/// lengths, the second).
+pub(crate) fn longest_first(n1: usize, n2: usize, max_length: usize) -> (usize, usize) {
+    if n1.saturating_add(n2) <= max_length {
+        return (n1, n2);
+    }
+    let swap = n1 > n2;
+    let mut short = n1.min(n2);
+    let mut long = if short > max_length {
+        short
+    } else {
+        short.max(max_length - short)
+    };
+    if short + long > max_length {
+        short = max_length / 2;
+        long = short + max_length % 2;
+    }
+    if swap {
+        (long, short)
+    } else {
+        (short, long)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn longest_first_cases() {
+        // Fits: unchanged.
+        assert_eq!(longest_first(3, 4, 7), (3, 4));
+        // Only the longer is cut.
+        assert_eq!(longest_first(2, 10, 7), (2, 5));
+        assert_eq!(longest_first(10, 2, 7), (5, 2));
+        // Both cut: halves, the odd token to the longer one, to the second on a tie.
+        assert_eq!(longest_first(6, 9, 7), (3, 4));
+        assert_eq!(longest_first(9, 6, 7), (4, 3));
+        assert_eq!(longest_first(8, 8, 7), (3, 4));
+        assert_eq!(longest_first(100, 80, 5), (3, 2));
     }
 }

@@ -10,8 +10,8 @@ use rerank_retrieval::chunk::{RecursiveSplitter, DEFAULT_CHUNK_OVERLAP, DEFAULT_
 use rerank_retrieval::compression::mark_first_stage;
 use rerank_retrieval::index::Index;
 use rerank_retrieval::{
-    ingest, pipeline, Bm25Retriever, ContextualCompressionRetriever, CrossEncoderReranker,
-    DenseRetriever, Document, HybridRetriever, Retriever,
+    build_retriever, ingest, pipeline, ContextualCompressionRetriever, CrossEncoderReranker,
+    Document, Retriever, RetrieverKind,
 };
 use serde_json::{Map, Value};
 
@@ -234,31 +234,8 @@ impl PyIndex {
         let reranker = reranker.map(|r| Arc::clone(&r.inner));
         let kind = retriever.to_string();
         let docs = detached(py, move || {
-            let dense = |index: &Arc<Index>| -> Result<DenseRetriever, Failure> {
-                let embedder = embedder.clone().ok_or_else(|| {
-                    Failure::Invalid(format!("the {kind:?} retriever needs the index's embedder"))
-                })?;
-                let mut d = DenseRetriever::new(Arc::clone(index), embedder)?;
-                d.exact = exact;
-                Ok(d)
-            };
-            let first: Box<dyn Retriever> = match kind.as_str() {
-                "dense" => Box::new(dense(&index)?),
-                "bm25" => Box::new(Bm25Retriever {
-                    index: Arc::clone(&index),
-                }),
-                "hybrid" => Box::new(HybridRetriever::dense_bm25(
-                    dense(&index)?,
-                    Bm25Retriever {
-                        index: Arc::clone(&index),
-                    },
-                )),
-                other => {
-                    return Err(Failure::Invalid(format!(
-                        "retriever must be \"dense\", \"bm25\" or \"hybrid\", got {other:?}"
-                    )))
-                }
-            };
+            let kind: RetrieverKind = kind.parse()?;
+            let first = build_retriever(kind, Arc::clone(&index), embedder, exact)?;
             let top_k = top_k as usize;
             Ok(match reranker {
                 Some(model) => ContextualCompressionRetriever {

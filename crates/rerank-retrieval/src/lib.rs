@@ -19,7 +19,9 @@ pub mod retriever;
 pub use compression::{ContextualCompressionRetriever, CrossEncoderReranker, DocumentCompressor};
 pub use document::Document;
 pub use error::{Result, RetrievalError};
-pub use retriever::{Bm25Retriever, DenseRetriever, HybridRetriever, Retriever};
+pub use retriever::{
+    build_retriever, Bm25Retriever, DenseRetriever, HybridRetriever, Retriever, RetrieverKind,
+};
 
 /// Counts the tokens of a text, as the embedder's tokenizer would (without special tokens).
 /// Chunk sizes are measured with it.

@@ -72,6 +72,10 @@ pub struct IndexingReport {
 
 /// Embeds the passages the index does not hold yet (L2-normalised, for cosine search) and
 /// adds them in one atomic write. `progress(done, total)` is called after each embedded block.
+///
+/// The index's writer lock is taken before embedding ([`Index::lock_for_writing`]): when
+/// another writer is active this fails at once (`Io`, kind `WouldBlock`), before any
+/// embedding work.
 pub fn add_passages(
     index: &mut Index,
     embedder: &Embedder,
@@ -91,6 +95,7 @@ pub fn add_passages(
     if new.is_empty() {
         return Ok(report);
     }
+    index.lock_for_writing()?;
     let start = Instant::now();
     let mut vectors = Vec::with_capacity(new.len());
     const BLOCK: usize = 256;

@@ -12,7 +12,9 @@ use crate::Document;
 
 /// Anything that returns the top-k documents for a query, best first.
 pub trait Retriever: Send + Sync {
-    /// At most `k` documents, best first, with `score` set to this retriever's score.
+    /// At most `k` documents, best first, with `score` set to this retriever's score. Any
+    /// `k` is accepted: the retrievers of this crate clamp it to the index size before it
+    /// reaches an index library (see [`Index::search_dense`]); `k` = 0 gives no document.
     fn retrieve(&self, query: &str, k: usize) -> Result<Vec<Document>>;
 
     /// A short name for logs and output (`dense`, `bm25`, `hybrid`).
@@ -154,6 +156,84 @@ impl Retriever for HybridRetriever {
     }
 }
 
+/// The first stages [`build_retriever`] builds, by their names in flags and requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RetrieverKind {
+    /// [`DenseRetriever`]: bi-encoder + HNSW (or exact) cosine search.
+    Dense,
+    /// [`Bm25Retriever`]: BM25 over the passages' text.
+    Bm25,
+    /// [`HybridRetriever::dense_bm25`]: reciprocal-rank fusion of both.
+    Hybrid,
+}
+
+impl RetrieverKind {
+    /// `"dense"`, `"bm25"` or `"hybrid"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RetrieverKind::Dense => "dense",
+            RetrieverKind::Bm25 => "bm25",
+            RetrieverKind::Hybrid => "hybrid",
+        }
+    }
+
+    /// Whether this first stage embeds the query (needs the index's embedder).
+    pub fn needs_embedder(self) -> bool {
+        !matches!(self, RetrieverKind::Bm25)
+    }
+}
+
+impl std::fmt::Display for RetrieverKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for RetrieverKind {
+    type Err = RetrievalError;
+
+    /// Parses `dense`, `bm25` or `hybrid` (exactly). Errors: `InvalidArgument`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "dense" => Ok(RetrieverKind::Dense),
+            "bm25" => Ok(RetrieverKind::Bm25),
+            "hybrid" => Ok(RetrieverKind::Hybrid),
+            other => Err(RetrievalError::InvalidArgument(format!(
+                "retriever must be \"dense\", \"bm25\" or \"hybrid\", got {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Builds the first stage `kind` over `index` — the one place the CLI, the server and the
+/// Python package build it. `embedder` embeds the query for `Dense` and `Hybrid` (it must be
+/// the model that built `index`) and is ignored for `Bm25`; `exact` makes the dense search
+/// brute force instead of HNSW. `Hybrid` fuses dense and BM25 with equal weights and
+/// `rrf_k = 60`.
+///
+/// Errors: `InvalidArgument` when `kind` needs an embedder and `embedder` is `None`;
+/// `EmbedderMismatch` when `embedder` did not build `index`; `Engine` if its fingerprint
+/// cannot be computed.
+pub fn build_retriever(
+    kind: RetrieverKind,
+    index: Arc<Index>,
+    embedder: Option<Arc<Embedder>>,
+    exact: bool,
+) -> Result<Box<dyn Retriever>> {
+    if kind == RetrieverKind::Bm25 {
+        return Ok(Box::new(Bm25Retriever { index }));
+    }
+    let embedder = embedder.ok_or_else(|| {
+        RetrievalError::InvalidArgument(format!("the {kind} retriever needs the index's embedder"))
+    })?;
+    let mut dense = DenseRetriever::new(index.clone(), embedder)?;
+    dense.exact = exact;
+    Ok(match kind {
+        RetrieverKind::Dense => Box::new(dense),
+        _ => Box::new(HybridRetriever::dense_bm25(dense, Bm25Retriever { index })),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +256,22 @@ mod tests {
         // a: 1/61 + 1/63, c: 1/63 + 1/61 (equal: a first by appearance), b: 1/62, d: 1/62.
         assert_eq!(ids, vec!["a", "c", "b", "d"]);
         assert!((fused[0].score - (1.0 / 61.0 + 1.0 / 63.0)).abs() < 1e-7);
+    }
+
+    #[test]
+    fn retriever_kinds_parse_and_print() {
+        for kind in [
+            RetrieverKind::Dense,
+            RetrieverKind::Bm25,
+            RetrieverKind::Hybrid,
+        ] {
+            assert_eq!(kind.name().parse::<RetrieverKind>().unwrap(), kind);
+        }
+        let err = "Dense".parse::<RetrieverKind>().unwrap_err().to_string();
+        assert!(
+            err.contains(r#"retriever must be "dense", "bm25" or "hybrid""#),
+            "{err}"
+        );
     }
 
     #[test]

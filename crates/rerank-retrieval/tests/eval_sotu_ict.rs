@@ -176,19 +176,18 @@ fn sotu_ict_subset_matches_pytorch_top10() {
 }
 
 /// All 400 queries: dense and dense+rerank nDCG@10 (and the other metrics) within 0.02 of
-/// reference.json.
+/// reference.json, and per query the top 10 agree with the reference's: on average at least
+/// 9.8 of the reference's dense top 10 and of its reranked top 10 are in ours, and at least
+/// 95 % of the queries have the very same ordered top 10 in both (near-ties between f32
+/// implementations, and the F16 cross-encoder, may swap a few neighbours).
 ///
-/// Embeds 1366 documents and scores 20,000 pairs: far too slow for the dev profile that
-/// `cargo test -- --ignored` uses (hours on 2 loaded cores), so it only runs when
-/// `RERANK_SOTU_ICT_FULL=1` is set, in release:
-/// `RERANK_SOTU_ICT_FULL=1 cargo test --release -p rerank-retrieval --test eval_sotu_ict -- --ignored`.
+/// Embeds 1366 documents and scores ~20,000 pairs: minutes in release, much longer in the dev
+/// profile, hence `#[ignore]`. `scripts/test.sh` (CI) runs it in release with
+/// `--include-ignored`; by hand:
+/// `cargo test --release -p rerank-retrieval --test eval_sotu_ict -- --ignored`.
 #[test]
-#[ignore = "whole set: run in release with RERANK_SOTU_ICT_FULL=1"]
+#[ignore = "whole set (minutes in release): CI runs it with --include-ignored in release"]
 fn sotu_ict_full_metrics_match_reference() {
-    if std::env::var_os("RERANK_SOTU_ICT_FULL").is_none() {
-        eprintln!("skipped: set RERANK_SOTU_ICT_FULL=1 (and use --release) to run the whole set");
-        return;
-    }
     let reference = reference();
     let dir = tempfile::tempdir().unwrap();
     let (set, report) = run_all(dir.path());
@@ -212,14 +211,40 @@ fn sotu_ict_full_metrics_match_reference() {
     };
     check("dense", &report.first_stage);
     check("dense+rerank", report.reranked.as_ref().unwrap());
-    let same = report
-        .per_query
-        .iter()
-        .filter(|q| {
-            let want = &reference["per_query"][&q.query_id];
-            q.first_stage_top10 == ids(&want["dense_top10"])
-                && q.reranked_top10.as_ref().unwrap() == &ids(&want["reranked_top10"])
-        })
-        .count();
-    eprintln!("queries with identical dense and reranked top 10: {same}/400");
+    assert_eq!(report.per_query.len(), 400);
+    let overlap = |ours: &[String], theirs: &[String]| -> usize {
+        theirs.iter().filter(|id| ours.contains(id)).count()
+    };
+    let (mut same_dense, mut same_reranked) = (0, 0);
+    let (mut overlap_dense, mut overlap_reranked) = (0, 0);
+    for q in &report.per_query {
+        let want = &reference["per_query"][&q.query_id];
+        let (dense, reranked) = (ids(&want["dense_top10"]), ids(&want["reranked_top10"]));
+        assert_eq!(dense.len(), 10, "reference dense top 10 of {}", q.query_id);
+        let ours_reranked = q.reranked_top10.as_ref().unwrap();
+        same_dense += usize::from(q.first_stage_top10 == dense);
+        same_reranked += usize::from(ours_reranked == &reranked);
+        overlap_dense += overlap(&q.first_stage_top10, &dense);
+        overlap_reranked += overlap(ours_reranked, &reranked);
+    }
+    eprintln!(
+        "identical top 10: dense {same_dense}/400, reranked {same_reranked}/400; \
+         shared ids: dense {overlap_dense}/4000, reranked {overlap_reranked}/4000"
+    );
+    assert!(
+        overlap_dense >= 3920,
+        "dense top 10 share {overlap_dense}/4000 ids"
+    );
+    assert!(
+        overlap_reranked >= 3920,
+        "reranked top 10 share {overlap_reranked}/4000 ids"
+    );
+    assert!(
+        same_dense >= 380,
+        "dense top 10 identical for {same_dense}/400"
+    );
+    assert!(
+        same_reranked >= 380,
+        "reranked top 10 identical for {same_reranked}/400"
+    );
 }

@@ -636,10 +636,14 @@ fn corruption_is_bad_index_not_a_panic() {
     assert!(is_bad(&dir));
 }
 
-/// 20,000 × 384 in one `add`; run with `--ignored --nocapture` to see the timings.
+/// 20,000 × 384 in one `add`, then 1,000 more: the index holds all 21,000 after reopening,
+/// HNSW finds at least 90 % of the exact top 10 of embedding-like queries (low intrinsic
+/// dimension, as text embeddings), every stored vector is its own exact nearest neighbour,
+/// and searches return `k` hits best first. Prints the timings (`--nocapture`); it was a
+/// timing-only test that asserted nothing (issue 13 item 9).
 #[test]
-#[ignore]
-fn timing_add_20k_x_384() {
+#[ignore = "20k × 384 vectors: slow in the dev profile; CI runs it with --include-ignored in release"]
+fn index_20k_x_384_recall_and_persistence() {
     const N: usize = 20_000;
     const D: usize = 384;
     let tmp = tempfile::tempdir().unwrap();
@@ -659,25 +663,33 @@ fn timing_add_20k_x_384() {
     let t = Instant::now();
     index.add(docs, vecs).unwrap();
     eprintln!("add 1,000 more to {N}: {:?}", t.elapsed());
+    assert_eq!(index.len(), N + 1_000);
     let t = Instant::now();
     let index = Index::open(tmp.path()).unwrap();
     eprintln!("open {} passages: {:?}", index.len(), t.elapsed());
+    assert_eq!(index.len(), N + 1_000);
     let queries: Vec<Vec<f32>> = (0..100).map(|_| rng.embedding_like(&basis)).collect();
     let t = Instant::now();
     for q in &queries {
-        index.search_dense(q, 10).unwrap();
+        let hits = index.search_dense(q, 10).unwrap();
+        assert_eq!(hits.len(), 10);
+        assert!(hits.windows(2).all(|w| w[0].1 >= w[1].1), "best first");
     }
     eprintln!("search_dense k=10: {:?}/query", t.elapsed() / 100);
     let t = Instant::now();
     for q in &queries {
-        index.search_exact(q, 10).unwrap();
+        assert_eq!(index.search_exact(q, 10).unwrap().len(), 10);
     }
     eprintln!("search_exact k=10: {:?}/query", t.elapsed() / 100);
     let t = Instant::now();
     for i in 0..100 {
-        index
-            .search_bm25(&format!("passage topic {i}"), 10)
-            .unwrap();
+        assert!(
+            index
+                .search_bm25(&format!("passage topic {i}"), 10)
+                .unwrap()
+                .len()
+                <= 10
+        );
     }
     eprintln!("search_bm25 k=10: {:?}/query", t.elapsed() / 100);
     let mut found = 0;
@@ -695,5 +707,12 @@ fn timing_add_20k_x_384() {
             .filter(|h| exact.contains(&h.0))
             .count();
     }
-    eprintln!("recall@10 at 21k: {:.3}", found as f64 / 1000.0);
+    let recall = found as f64 / 1000.0;
+    eprintln!("recall@10 at 21k: {recall:.3}");
+    assert!(recall >= 0.9, "HNSW recall@10 at 21k = {recall}");
+    for ord in (0..index.len()).step_by(997) {
+        let hit = index.search_exact(index.vector(ord), 1).unwrap()[0];
+        assert_eq!(hit.0, ord);
+        assert!((hit.1 - 1.0).abs() < 1e-5);
+    }
 }

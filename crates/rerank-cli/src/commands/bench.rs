@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use rerank_engine::{CrossEncoder, CrossEncoderOptions};
+use rerank_engine::CrossEncoder;
 use serde::Serialize;
 
 use crate::input;
@@ -31,9 +31,6 @@ pub struct Args {
     /// (enough to start the thread pool and grow the buffers).
     #[arg(long, default_value_t = 1)]
     warmup: usize,
-    /// Pairs per forward pass (after length sorting).
-    #[arg(long, default_value_t = 32)]
-    batch_size: usize,
     /// fp32 peak in GFLOP/s to compare against; default: measured with an FMA loop on every
     /// thread of the pool.
     #[arg(long)]
@@ -41,10 +38,8 @@ pub struct Args {
     /// Print one JSON object instead of the text summary.
     #[arg(long)]
     json: bool,
-    /// Precision of the cross-encoder's linear layers: `f32` (default, PyTorch parity) or `bf16`
-    /// (bf16 inputs, f32 accumulation on AMX / AVX512-BF16; faster, logits move by a few 1e-2).
-    #[arg(long, value_enum, default_value_t = super::PrecisionArg::F32)]
-    precision: super::PrecisionArg,
+    #[command(flatten)]
+    model: super::RerankerFlags,
 }
 
 /// The model shape that the FLOP count needs, from `config.json`.
@@ -117,16 +112,8 @@ pub fn run(args: Args) -> Result<()> {
     let queries = group_by_query(&pairs);
     let dir = rerank_engine::resolve::resolve_model(&args.reranker)?;
     let shape = read_shape(&dir)?;
-    let ce = CrossEncoder::from_dir(
-        &dir,
-        CrossEncoderOptions {
-            max_length: None,
-            batch_size: args.batch_size.max(1),
-            precision: args.precision.into(),
-            ..Default::default()
-        },
-    )
-    .with_context(|| format!("cannot load cross-encoder {}", args.reranker))?;
+    let ce = CrossEncoder::from_dir(&dir, args.model.options()?)
+        .with_context(|| format!("cannot load cross-encoder {}", args.reranker))?;
 
     // Token lengths exactly as `rank` will see them (not timed).
     let refs: Vec<(&str, &str)> = pairs
@@ -165,7 +152,7 @@ pub fn run(args: Args) -> Result<()> {
         Ok(first)
     };
     for _ in 0..args.warmup {
-        run_once(&mut Vec::new(), args.batch_size.max(1))?;
+        run_once(&mut Vec::new(), args.model.batch_size)?;
     }
     let (peak, peak_source) = match args.peak_gflops {
         Some(p) => (p, "given (--peak-gflops)".to_string()),
@@ -197,7 +184,7 @@ pub fn run(args: Args) -> Result<()> {
     sorted_lengths.sort_unstable();
     let info = ce.info();
     let report = Report {
-        engine: match args.precision {
+        engine: match args.model.precision {
             super::PrecisionArg::F32 => "rerank",
             super::PrecisionArg::Bf16 => "rerank_bf16",
         },
@@ -214,7 +201,7 @@ pub fn run(args: Args) -> Result<()> {
             max: *sorted_lengths.last().expect("non-empty"),
             mean: lengths.iter().sum::<usize>() as f64 / lengths.len() as f64,
         },
-        batch_size: args.batch_size,
+        batch_size: args.model.batch_size,
         threads: rayon_threads(),
         repeat: args.repeat,
         warmup: args.warmup,

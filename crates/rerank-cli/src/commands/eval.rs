@@ -16,17 +16,18 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use rerank_engine::{CrossEncoderOptions, Embedder};
+use rerank_engine::Embedder;
 use rerank_retrieval::eval::{
     self, BeirDataset, EvalSettings, MetricsSummary, PairScorer, RunReport,
 };
 use rerank_retrieval::index::Index;
 use rerank_retrieval::pipeline::IndexingReport;
-use rerank_retrieval::{Bm25Retriever, DenseRetriever, HybridRetriever, Retriever};
+use rerank_retrieval::{build_retriever, Retriever, RetrieverKind};
 use serde_json::{json, Value};
 
 use super::index::open_with_embedder;
-use super::search::{RetrieverKind, DEFAULT_RERANKER};
+use super::search::DEFAULT_RERANKER;
+use super::{RerankerFlags, RetrieverArg};
 use crate::output;
 
 /// Documents of the first stage that the reranker reorders when `--rerank-depth` is not given.
@@ -52,8 +53,9 @@ pub struct Args {
     embedder: Option<String>,
     /// First stage(s), comma-separated: dense, bm25, hybrid (reciprocal-rank fusion).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "dense")]
-    retriever: Vec<RetrieverKind>,
-    /// First-stage depth: documents retrieved per query.
+    retriever: Vec<RetrieverArg>,
+    /// First-stage depth: documents retrieved per query (at most the corpus size; a larger
+    /// value is clamped).
     #[arg(long, default_value_t = 100)]
     top_k: usize,
     /// Cross-encoder: a folder or hub id.
@@ -79,18 +81,12 @@ pub struct Args {
     /// Print one JSON object (settings, metrics, timings) instead of the table.
     #[arg(long)]
     json: bool,
-    /// Precision of the cross-encoder's linear layers: `f32` (default, PyTorch parity) or `bf16`
-    /// (bf16 inputs, f32 accumulation on AMX / AVX512-BF16; faster, logits move by a few 1e-2).
-    #[arg(long, value_enum, default_value_t = super::PrecisionArg::F32)]
-    precision: super::PrecisionArg,
+    #[command(flatten)]
+    model: RerankerFlags,
 }
 
-fn retriever_name(kind: RetrieverKind) -> &'static str {
-    match kind {
-        RetrieverKind::Dense => "dense",
-        RetrieverKind::Bm25 => "bm25",
-        RetrieverKind::Hybrid => "hybrid",
-    }
+fn retriever_name(kind: RetrieverArg) -> &'static str {
+    RetrieverKind::from(kind).name()
 }
 
 fn progress_bar(len: usize, what: &str, hidden: bool) -> ProgressBar {
@@ -134,28 +130,17 @@ fn prepare_index(
 }
 
 fn first_stage(
-    kind: RetrieverKind,
+    kind: RetrieverArg,
     index: &Arc<Index>,
     embedder: &Arc<Embedder>,
     exact: bool,
 ) -> Result<Box<dyn Retriever>> {
-    let dense = || -> Result<DenseRetriever> {
-        let mut r = DenseRetriever::new(index.clone(), embedder.clone())?;
-        r.exact = exact;
-        Ok(r)
-    };
-    Ok(match kind {
-        RetrieverKind::Dense => Box::new(dense()?),
-        RetrieverKind::Bm25 => Box::new(Bm25Retriever {
-            index: index.clone(),
-        }),
-        RetrieverKind::Hybrid => Box::new(HybridRetriever::dense_bm25(
-            dense()?,
-            Bm25Retriever {
-                index: index.clone(),
-            },
-        )),
-    })
+    Ok(build_retriever(
+        kind.into(),
+        index.clone(),
+        Some(embedder.clone()),
+        exact,
+    )?)
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -180,13 +165,7 @@ pub fn run(args: Args) -> Result<()> {
     let model = if args.no_rerank {
         None
     } else {
-        Some(super::load_cross_encoder(
-            &args.reranker,
-            CrossEncoderOptions {
-                precision: args.precision.into(),
-                ..Default::default()
-            },
-        )?)
+        Some(args.model.load(&args.reranker)?)
     };
     let mut scorer = model.as_ref().map(PairScorer::new);
     let settings = EvalSettings {

@@ -4,16 +4,15 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use rerank_engine::CrossEncoderOptions;
 use serde_json::json;
 
 use crate::{input, output};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Cross-encoder: a model folder or a Hugging Face hub id.
-    #[arg(long)]
-    model: String,
+    /// Cross-encoder: a model folder or a Hugging Face hub id (`--model` is an alias).
+    #[arg(long, visible_alias = "model")]
+    reranker: String,
     /// The query.
     #[arg(long)]
     query: String,
@@ -26,30 +25,22 @@ pub struct Args {
     /// One JSON line per ranked document: {"rank", "index", "score", "logit", "text"}.
     #[arg(long)]
     json: bool,
-    /// Truncate pairs to at most N tokens (special tokens included); default: the model's.
-    #[arg(long)]
-    max_length: Option<usize>,
     /// Documents: one per line, or JSONL {"text": ...}; stdin when absent or "-".
     file: Option<PathBuf>,
-    /// Precision of the cross-encoder's linear layers: `f32` (default, PyTorch parity) or `bf16`
-    /// (bf16 inputs, f32 accumulation on AMX / AVX512-BF16; faster, logits move by a few 1e-2).
-    #[arg(long, value_enum, default_value_t = super::PrecisionArg::F32)]
-    precision: super::PrecisionArg,
+    #[command(flatten)]
+    model: super::RerankerFlags,
 }
 
 pub fn run(args: Args) -> Result<()> {
     if args.top_n == Some(0) {
         bail!("--top-n must be at least 1");
     }
+    if args.query.trim().is_empty() {
+        // The server answers 422 for the same input.
+        bail!("the query is empty");
+    }
     let docs = input::read_documents(args.file.as_deref())?;
-    let ce = super::load_cross_encoder(
-        &args.model,
-        CrossEncoderOptions {
-            max_length: args.max_length,
-            precision: args.precision.into(),
-            ..Default::default()
-        },
-    )?;
+    let ce = args.model.load(&args.reranker)?;
     let refs: Vec<&str> = docs.iter().map(String::as_str).collect();
     let top_n = args.top_n.unwrap_or(docs.len()).max(1);
     let ranked = ce.rank(&args.query, &refs, top_n)?;

@@ -6,28 +6,21 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
-use clap::ValueEnum;
-use rerank_engine::{CrossEncoderOptions, EmbedderOptions};
+use rerank_engine::EmbedderOptions;
 use rerank_retrieval::compression::{mark_first_stage, StageTimings};
 use rerank_retrieval::index::Index;
 use rerank_retrieval::{
-    Bm25Retriever, ContextualCompressionRetriever, CrossEncoderReranker, DenseRetriever, Document,
-    HybridRetriever, Retriever,
+    build_retriever, ContextualCompressionRetriever, CrossEncoderReranker, Document, Retriever,
+    RetrieverKind,
 };
 use serde_json::json;
 
 use super::embed::load_embedder;
+use super::{RerankerFlags, RetrieverArg};
 use crate::output;
 
 /// The reranker used when `--reranker` is not given.
 pub const DEFAULT_RERANKER: &str = "BAAI/bge-reranker-base";
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum RetrieverKind {
-    Dense,
-    Bm25,
-    Hybrid,
-}
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -42,11 +35,11 @@ pub struct Args {
     embedder: Option<String>,
     /// First stage.
     #[arg(long, value_enum, default_value = "dense")]
-    retriever: RetrieverKind,
-    /// Candidates from the first stage.
+    retriever: RetrieverArg,
+    /// Candidates from the first stage (at most the index size; a larger value is clamped).
     #[arg(long, default_value_t = 20)]
     top_k: usize,
-    /// Documents kept after reranking.
+    /// Documents kept after reranking (at most --top-k).
     #[arg(long, default_value_t = 3)]
     top_n: usize,
     /// Print the first stage alone (no reranker), to see what reranking changes.
@@ -60,31 +53,24 @@ pub struct Args {
     json: bool,
     /// The question.
     query: String,
-    /// Precision of the cross-encoder's linear layers: `f32` (default, PyTorch parity) or `bf16`
-    /// (bf16 inputs, f32 accumulation on AMX / AVX512-BF16; faster, logits move by a few 1e-2).
-    #[arg(long, value_enum, default_value_t = super::PrecisionArg::F32)]
-    precision: super::PrecisionArg,
+    #[command(flatten)]
+    model: RerankerFlags,
 }
 
+/// The first stage of `args`, with the index's embedder (or `--embedder`) when it needs one.
 fn first_stage(args: &Args, index: Arc<Index>) -> Result<Box<dyn Retriever>> {
-    let dense = |index: Arc<Index>| -> Result<DenseRetriever> {
+    let kind = RetrieverKind::from(args.retriever);
+    let embedder = if kind.needs_embedder() {
         let spec = args
             .embedder
             .clone()
             .unwrap_or_else(|| index.embedder().name.clone());
         let (embedder, _) = load_embedder(&spec, EmbedderOptions::default())?;
-        let mut r = DenseRetriever::new(index, Arc::new(embedder))?;
-        r.exact = args.exact;
-        Ok(r)
+        Some(Arc::new(embedder))
+    } else {
+        None
     };
-    Ok(match args.retriever {
-        RetrieverKind::Dense => Box::new(dense(index)?),
-        RetrieverKind::Bm25 => Box::new(Bm25Retriever { index }),
-        RetrieverKind::Hybrid => Box::new(HybridRetriever::dense_bm25(
-            dense(index.clone())?,
-            Bm25Retriever { index },
-        )),
-    })
+    Ok(build_retriever(kind, index, embedder, args.exact)?)
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -107,13 +93,7 @@ pub fn run(args: Args) -> Result<()> {
         };
         (docs, t)
     } else {
-        let model = super::load_cross_encoder(
-            &args.reranker,
-            CrossEncoderOptions {
-                precision: args.precision.into(),
-                ..Default::default()
-            },
-        )?;
+        let model = args.model.load(&args.reranker)?;
         let pipeline = ContextualCompressionRetriever {
             base_retriever: retriever,
             base_compressor: Box::new(CrossEncoderReranker {

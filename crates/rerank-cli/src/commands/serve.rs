@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use rerank_engine::{CrossEncoderOptions, EmbedderOptions};
+use rerank_engine::EmbedderOptions;
 use rerank_retrieval::index::Index;
 use rerank_server::{AppState, Models, Named, ServerConfig};
 
@@ -33,9 +33,6 @@ pub struct Args {
     /// Require `Authorization: Bearer KEY` on every route but /health.
     #[arg(long, env = "RERANK_API_KEY")]
     api_key: Option<String>,
-    /// Padded tokens per model batch; requests are merged up to this budget.
-    #[arg(long, default_value_t = 16384)]
-    max_batch_tokens: usize,
     /// Requests queued or running at once; more are answered 429.
     #[arg(long, default_value_t = 512)]
     max_concurrent_requests: usize,
@@ -73,21 +70,16 @@ pub struct Args {
     /// (503 when all are busy). Lowered to fit 64 below the open-file limit.
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
-    /// Lower the reranker's max length (tokens, special tokens included).
-    #[arg(long)]
-    max_length: Option<usize>,
-    /// Precision of the cross-encoder's linear layers: `f32` (default, PyTorch parity) or `bf16`
-    /// (bf16 inputs, f32 accumulation on AMX / AVX512-BF16; faster, logits move by a few 1e-2).
-    #[arg(long, value_enum, default_value_t = super::PrecisionArg::F32)]
-    precision: super::PrecisionArg,
+    #[command(flatten)]
+    model: super::RerankerFlags,
 }
 
 pub fn run(args: Args) -> Result<()> {
     if args.reranker.is_none() && args.embedder.is_none() && args.index.is_none() {
         bail!("give at least one of --reranker, --embedder, --index");
     }
-    if args.max_batch_tokens == 0 || args.max_concurrent_requests == 0 {
-        bail!("--max-batch-tokens and --max-concurrent-requests must be at least 1");
+    if args.max_concurrent_requests == 0 {
+        bail!("--max-concurrent-requests must be at least 1");
     }
     if args.max_connections == 0 {
         bail!("--max-connections must be at least 1");
@@ -96,16 +88,11 @@ pub fn run(args: Args) -> Result<()> {
     let body_timeout = seconds("--body-timeout", args.body_timeout)?;
     let idle_timeout = seconds("--idle-timeout", args.idle_timeout)?;
     let request_timeout = seconds("--request-timeout", args.request_timeout)?;
+    // Checks --batch-size, --max-batch-tokens and --max-length even without a reranker.
+    let options = args.model.options()?;
     let reranker = match &args.reranker {
         Some(spec) => {
-            let m = super::load_cross_encoder(
-                spec,
-                CrossEncoderOptions {
-                    max_length: args.max_length,
-                    precision: args.precision.into(),
-                    ..Default::default()
-                },
-            )?;
+            let m = super::load_cross_encoder(spec, options)?;
             Some(Named {
                 name: spec.clone(),
                 model: Arc::new(m),
@@ -136,7 +123,7 @@ pub fn run(args: Args) -> Result<()> {
         None => None,
     };
     let config = ServerConfig {
-        max_batch_tokens: args.max_batch_tokens,
+        max_batch_tokens: args.model.max_batch_tokens,
         max_concurrent_requests: args.max_concurrent_requests,
         payload_limit: args.payload_limit,
         max_client_batch_size: args.max_client_batch_size,

@@ -30,7 +30,9 @@
 //!
 //! Any number of processes may [`Index::open`] the directory and search; writers take `LOCK`
 //! for the duration of `add`, and an `add` fails (`Io`) if another writer holds it or has
-//! committed a generation since this `Index` was opened (reopen and retry). Within a process,
+//! committed a generation since this `Index` was opened (reopen and retry).
+//! [`Index::lock_for_writing`] takes the lock ahead of an `add`, so that a writer that must
+//! first embed its passages finds out before doing so. Within a process,
 //! `Index` is `Send + Sync`; searches take `&self`.
 
 mod bm25;
@@ -98,6 +100,9 @@ pub struct Index {
     vectors: Vec<f32>,
     hnsw: Hnsw,
     bm25: Bm25,
+    /// The writers' lock taken ahead of time by [`Index::lock_for_writing`], used (and
+    /// released) by the next `add`.
+    write_lock: Option<WriterLock>,
 }
 
 impl std::fmt::Debug for Index {
@@ -163,6 +168,7 @@ impl Index {
             vectors: Vec::new(),
             hnsw: staged.hnsw,
             bm25: staged.bm25,
+            write_lock: None,
         })
     }
 
@@ -275,6 +281,39 @@ impl Index {
         &self.vectors[ordinal * dims..(ordinal + 1) * dims]
     }
 
+    /// Takes the writers' lock now and keeps it until the next [`Index::add`] returns (or
+    /// this `Index` is dropped), so that a caller that must do expensive work before adding
+    /// (embedding the passages) finds out at once that another writer is active, not after
+    /// the work. Calling it again while the lock is held is a no-op.
+    ///
+    /// Errors: `Io` with kind `WouldBlock` if another writer holds the lock; `Io` if another
+    /// writer committed a generation since this index was opened (reopen it and retry).
+    pub fn lock_for_writing(&mut self) -> Result<()> {
+        if self.write_lock.is_some() {
+            return Ok(());
+        }
+        let lock = WriterLock::acquire(&self.dir)?;
+        self.check_not_stale()?;
+        self.write_lock = Some(lock);
+        Ok(())
+    }
+
+    /// `Io` if `CURRENT` names another generation than this index's.
+    fn check_not_stale(&self) -> Result<()> {
+        let current = layout::read_current(&self.dir)?;
+        if current != self.generation {
+            return Err(RetrievalError::io(
+                self.dir.join(layout::CURRENT),
+                io::Error::other(format!(
+                    "another writer changed the index (generation {} → {current}) since it was \
+                     opened; reopen it and retry",
+                    self.generation
+                )),
+            ));
+        }
+        Ok(())
+    }
+
     /// Appends passages with their vectors ([n][dims]); ids already present (or repeated
     /// within `docs`) are skipped. Returns how many were added.
     ///
@@ -301,22 +340,17 @@ impl Index {
         hook: &mut dyn FnMut(AddStage) -> Result<()>,
     ) -> Result<usize> {
         let started = Instant::now();
+        let held = self.write_lock.take();
         let (docs, rows) = self.validate(docs, vectors)?;
         if docs.is_empty() {
             return Ok(0);
         }
-        let _lock = WriterLock::acquire(&self.dir)?;
-        let current = layout::read_current(&self.dir)?;
-        if current != self.generation {
-            return Err(RetrievalError::io(
-                self.dir.join(layout::CURRENT),
-                io::Error::other(format!(
-                    "another writer changed the index (generation {} → {current}) since it was \
-                     opened; reopen it and retry",
-                    self.generation
-                )),
-            ));
-        }
+        let _lock = match held {
+            Some(lock) => lock,
+            None => WriterLock::acquire(&self.dir)?,
+        };
+        self.check_not_stale()?;
+        let current = self.generation;
         layout::remove_stale(&self.dir, Some(current));
 
         let next = current + 1;
@@ -369,10 +403,14 @@ impl Index {
     /// most `k`. The query (length `dims`) is L2-normalised first; scores are exact dot
     /// products with the stored vectors. Empty if the index is empty or `k` is 0.
     ///
+    /// `k` is clamped to [`Index::len`] before it reaches usearch (which allocates `k` result
+    /// slots and aborts the process on a huge `k`), so any `usize` is accepted.
+    ///
     /// Errors: `InvalidArgument` (other dimensions, NaN/infinity); `Vector` (usearch).
     pub fn search_dense(&self, query: &[f32], k: usize) -> Result<Vec<(usize, f32)>> {
         let q = self.prepare_query(query)?;
-        if k == 0 || self.is_empty() {
+        let k = self.clamp_k(k);
+        if k == 0 {
             return Ok(Vec::new());
         }
         let Some(hits) = self.hnsw.search(&q, k)? else {
@@ -389,23 +427,43 @@ impl Index {
     }
 
     /// Exact brute-force cosine search over all vectors: `(ordinal, cosine similarity)` best
-    /// first (ties: lower ordinal), at most `k`. O(count × dims) per query.
+    /// first (ties: lower ordinal), at most `k` (clamped to [`Index::len`]; any `usize` is
+    /// accepted). O(count × dims) per query.
     ///
     /// Errors: `InvalidArgument` (other dimensions, NaN/infinity).
     pub fn search_exact(&self, query: &[f32], k: usize) -> Result<Vec<(usize, f32)>> {
         let q = self.prepare_query(query)?;
-        Ok(vectors::exact_top_k(&self.vectors, q.len(), &q, k))
+        Ok(vectors::exact_top_k(
+            &self.vectors,
+            q.len(),
+            &q,
+            self.clamp_k(k),
+        ))
     }
 
     /// BM25 over passage text: `(ordinal, BM25 score)` best first, at most `k`. The query is
     /// tokenized like the passages (words, lowercased) and its words are OR-ed; query syntax
-    /// characters are plain text. Empty if the query has no searchable words or `k` is 0.
+    /// characters are plain text. Empty if the query has no searchable words, the index is
+    /// empty or `k` is 0.
+    ///
+    /// `k` is clamped to [`Index::len`] before it reaches tantivy (whose top-N collector
+    /// allocates a heap of `k` entries up front), so any `usize` is accepted.
     ///
     /// Errors: `FullText` (tantivy).
     pub fn search_bm25(&self, query: &str, k: usize) -> Result<Vec<(usize, f32)>> {
+        let k = self.clamp_k(k);
+        if k == 0 {
+            return Ok(Vec::new());
+        }
         let mut hits = self.bm25.search(query, k)?;
         hits.retain(|&(ord, _)| ord < self.len());
         Ok(hits)
+    }
+
+    /// `k` bounded by the number of passages: no search can return more, and the index
+    /// libraries size buffers by `k`.
+    fn clamp_k(&self, k: usize) -> usize {
+        k.min(self.len())
     }
 
     /// Checks and normalises a query vector.
@@ -488,6 +546,7 @@ impl Index {
             vectors,
             hnsw,
             bm25,
+            write_lock: None,
         })
     }
 }
