@@ -110,11 +110,8 @@ pub(crate) async fn tokenize_pairs(
             }
             _ => max,
         };
-        let pairs: Vec<(&str, &str)> = documents
-            .iter()
-            .map(|d| (query.as_str(), d.as_str()))
-            .collect();
-        let encoded = model.encode(&pairs, Some(max_length))?;
+        let docs: Vec<&str> = documents.iter().map(String::as_str).collect();
+        let encoded = model.encode_query_documents(query.as_str(), &docs, Some(max_length))?;
         if let Truncation::Refuse = truncation {
             if let Some(i) = encoded.iter().position(|e| e.truncated) {
                 return Err(ApiError::Validation(format!(
