@@ -29,6 +29,10 @@ pub struct Args {
     /// Truncate pairs to at most N tokens (special tokens included); default: the model's.
     #[arg(long)]
     max_length: Option<usize>,
+    /// Instruction for an LLM reranker with a prompt template (Qwen3-Reranker's
+    /// `<Instruct>`), replacing the model's default; an error for other models.
+    #[arg(long)]
+    instruction: Option<String>,
     /// Documents: one per line, or JSONL {"text": ...}; stdin when absent or "-".
     file: Option<PathBuf>,
     /// Precision of the cross-encoder's linear layers: `f32` (default, PyTorch parity) or `bf16`
@@ -46,6 +50,7 @@ pub fn run(args: Args) -> Result<()> {
         &args.model,
         CrossEncoderOptions {
             max_length: args.max_length,
+            instruction: args.instruction.clone(),
             precision: args.precision.into(),
             ..Default::default()
         },

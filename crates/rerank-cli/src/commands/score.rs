@@ -21,6 +21,10 @@ pub struct Args {
     /// Truncate pairs to at most N tokens (special tokens included); default: the model's.
     #[arg(long)]
     max_length: Option<usize>,
+    /// Instruction for an LLM reranker with a prompt template (Qwen3-Reranker's
+    /// `<Instruct>`), replacing the model's default; an error for other models.
+    #[arg(long)]
+    instruction: Option<String>,
     /// Pairs per forward pass.
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
@@ -39,6 +43,7 @@ pub fn run(args: Args) -> Result<()> {
         &args.model,
         CrossEncoderOptions {
             max_length: args.max_length,
+            instruction: args.instruction.clone(),
             batch_size: args.batch_size,
             precision: args.precision.into(),
             ..Default::default()

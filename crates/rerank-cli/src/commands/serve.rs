@@ -48,6 +48,10 @@ pub struct Args {
     /// Lower the reranker's max length (tokens, special tokens included).
     #[arg(long)]
     max_length: Option<usize>,
+    /// Instruction for an LLM reranker with a prompt template (Qwen3-Reranker's
+    /// `<Instruct>`), replacing the model's default; an error for other models.
+    #[arg(long)]
+    instruction: Option<String>,
     /// Precision of the cross-encoder's linear layers: `f32` (default, PyTorch parity) or `bf16`
     /// (bf16 inputs, f32 accumulation on AMX / AVX512-BF16; faster, logits move by a few 1e-2).
     #[arg(long, value_enum, default_value_t = super::PrecisionArg::F32)]
@@ -67,6 +71,7 @@ pub fn run(args: Args) -> Result<()> {
                 spec,
                 CrossEncoderOptions {
                     max_length: args.max_length,
+                    instruction: args.instruction.clone(),
                     precision: args.precision.into(),
                     ..Default::default()
                 },

@@ -51,6 +51,10 @@ pub struct CohereRerankRequest {
     /// Accepted for compatibility; only `text` is ranked.
     #[serde(default)]
     pub rank_fields: Option<Vec<String>>,
+    /// Replaces the default instruction of an LLM reranker with a prompt template
+    /// (Qwen3-Reranker); 422 for a model without one.
+    #[serde(default)]
+    pub instruction: Option<String>,
 }
 
 /// One ranked result.
@@ -148,7 +152,7 @@ async fn rerank(
         }));
     }
     let _permit = state.admit()?;
-    let items = tokenize_pairs(&state, req.query, texts, truncation).await?;
+    let items = tokenize_pairs(&state, req.query, texts, truncation, req.instruction).await?;
     let tokens = count_tokens(&items);
     let predictions = predict(&state, items).await?;
     let ranked = score::rank(predictions, top_n)?;

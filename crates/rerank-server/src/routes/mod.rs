@@ -47,12 +47,15 @@ async fn blocking<T: Send + 'static>(
     out
 }
 
-/// Tokenizes `(query, document)` pairs for the reranker with the given truncation.
+/// Tokenizes `(query, document)` pairs for the reranker with the given truncation and, for an
+/// LLM reranker with a prompt template, the request's `instruction` (`None`: the model's
+/// default; 422 when the model has no template).
 pub(crate) async fn tokenize_pairs(
     state: &Arc<AppState>,
     query: String,
     documents: Vec<String>,
     truncation: Truncation,
+    instruction: Option<String>,
 ) -> Result<Vec<Encoded>, ApiError> {
     let model = state.reranker()?.model.clone();
     blocking(state, move || {
@@ -65,7 +68,22 @@ pub(crate) async fn tokenize_pairs(
                     .encode(query.as_str(), false)
                     .map(|e| e.len())
                     .map_err(|e| ApiError::Backend(format!("tokenizer error: {e}")))?;
-                let special = model.tokenizer().num_special_tokens(true);
+                // Tokens around the two texts: the post-processor's special tokens, or a
+                // prompt template's prefix, instruction and suffix.
+                let special = match &model.info().prompt_template {
+                    Some(t) => model
+                        .tokenizer()
+                        .inner()
+                        .encode(
+                            t.prefix.clone()
+                                + &t.with_instruction(instruction.as_deref()).render("", "")
+                                + &t.suffix,
+                            false,
+                        )
+                        .map(|e| e.len())
+                        .map_err(|e| ApiError::Backend(format!("tokenizer error: {e}")))?,
+                    None => model.tokenizer().num_special_tokens(true),
+                };
                 max.min(q.saturating_add(n).saturating_add(special))
             }
             _ => max,
@@ -74,7 +92,8 @@ pub(crate) async fn tokenize_pairs(
             .iter()
             .map(|d| (query.as_str(), d.as_str()))
             .collect();
-        let encoded = model.encode(&pairs, Some(max_length))?;
+        let encoded =
+            model.encode_with_instruction(&pairs, Some(max_length), instruction.as_deref())?;
         if let Truncation::Refuse = truncation {
             if let Some(i) = encoded.iter().position(|e| e.truncated) {
                 return Err(ApiError::Validation(format!(

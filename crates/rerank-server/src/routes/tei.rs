@@ -29,6 +29,10 @@ pub struct RerankRequest {
     /// `Right` (default) only; `Left` is refused with 422.
     #[serde(default)]
     pub truncation_direction: Option<String>,
+    /// Replaces the default instruction of an LLM reranker with a prompt template
+    /// (Qwen3-Reranker); 422 for a model without one.
+    #[serde(default)]
+    pub instruction: Option<String>,
 }
 
 /// One entry of the `/rerank` answer (an array sorted by descending score).
@@ -79,7 +83,7 @@ pub async fn rerank(
     let trunc = truncation(req.truncate, req.truncation_direction.as_deref())?;
     let _permit = state.admit()?;
     let n = req.texts.len();
-    let items = tokenize_pairs(&state, req.query, req.texts.clone(), trunc).await?;
+    let items = tokenize_pairs(&state, req.query, req.texts.clone(), trunc, req.instruction).await?;
     let predictions = predict(&state, items).await?;
     let ranked = score::rank(predictions, n)?;
     Ok(Json(
@@ -212,7 +216,7 @@ pub async fn predict_route(
     // Tokenize each pair with its own query; group by query is not needed for correctness.
     let mut items = Vec::with_capacity(pairs.len());
     for [q, d] in pairs {
-        items.extend(tokenize_pairs(&state, q, vec![d], trunc).await?);
+        items.extend(tokenize_pairs(&state, q, vec![d], trunc, None).await?);
     }
     let predictions = predict(&state, items).await?;
     let mut out = Vec::with_capacity(predictions.len());
