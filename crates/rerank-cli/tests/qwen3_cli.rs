@@ -32,8 +32,15 @@ fn reference() -> Value {
 
 #[test]
 fn info_shows_template_instruction_and_yes_no_ids() {
-    let out = rerank(&["info", "--model", &model("tiny-qwen3-reranker"), "--json"], "");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = rerank(
+        &["info", "--model", &model("tiny-qwen3-reranker"), "--json"],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let r = reference();
     let e = &r["models"]["tiny-qwen3-reranker"];
@@ -46,7 +53,10 @@ fn info_shows_template_instruction_and_yes_no_ids() {
     // The text form names them too.
     let out = rerank(&["info", "--model", &model("tiny-qwen3-reranker")], "");
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("yes_token_id: 1584") && text.contains("prompt_template:"), "{text}");
+    assert!(
+        text.contains("yes_token_id: 1584") && text.contains("prompt_template:"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -74,20 +84,38 @@ fn rank_with_instruction_matches_the_reference() {
         ],
         &format!("{}\n", serde_json::json!({"text": doc})),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let (got, want) = (v["logit"].as_f64().unwrap(), c["logits"][0].as_f64().unwrap());
+    let (got, want) = (
+        v["logit"].as_f64().unwrap(),
+        c["logits"][0].as_f64().unwrap(),
+    );
     assert!((got - want).abs() <= 1e-4, "{got} vs {want}");
 }
 
 #[test]
 fn instruction_for_a_model_without_template_is_a_clear_error() {
     let out = rerank(
-        &["rank", "--model", &model("tiny-bert-ce"), "--query", "q", "--instruction", "x"],
+        &[
+            "rank",
+            "--model",
+            &model("tiny-bert-ce"),
+            "--query",
+            "q",
+            "--instruction",
+            "x",
+        ],
         "doc\n",
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.starts_with("error: ") && !stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.starts_with("error: ") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
     assert!(stderr.contains("no prompt template"), "{stderr}");
 }

@@ -273,14 +273,11 @@ impl CrossEncoder {
     ) -> Result<Vec<Encoded>> {
         let max_length = self.check_max_length(max_length)?;
         match (&self.pair_format, instruction) {
-            (PairFormat::Template(t), Some(_)) => self.tokenizer.encode_template(
-                &t.with_instruction(instruction),
-                pairs,
-                max_length,
-            ),
-            (PairFormat::PostProcessor, Some(_)) => {
-                Err(no_template_error(&self.info.architecture))
+            (PairFormat::Template(t), Some(_)) => {
+                self.tokenizer
+                    .encode_template(&t.with_instruction(instruction), pairs, max_length)
             }
+            (PairFormat::PostProcessor, Some(_)) => Err(no_template_error(&self.info.architecture)),
             (format, None) => self.tokenizer.encode_pairs_as(format, pairs, max_length),
         }
     }

@@ -158,7 +158,8 @@ fn qwen3_reranker_0_6b_sized_random_model_scores_consistently() {
         assert_eq!(info.stored_dtype, "BF16");
 
         let speech = std::fs::read_to_string(shared().join("data/state_of_the_union.txt")).unwrap();
-        let cut = |from: usize, len: usize| -> String { speech.chars().skip(from).take(len).collect() };
+        let cut =
+            |from: usize, len: usize| -> String { speech.chars().skip(from).take(len).collect() };
         let docs = [
             cut(0, 40_000),
             "Hello world".to_string(),
@@ -192,7 +193,16 @@ fn qwen3_reranker_0_6b_sized_random_model_scores_consistently() {
         let spread = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max)
             - logits.iter().cloned().fold(f32::INFINITY, f32::min);
         assert!(spread > 1e-4, "logits (nearly) all identical: {logits:?}");
-        assert_close(&logits, &singles, 1e-5, &format!("{precision:?}: batch vs single"));
+        assert_close(
+            &logits,
+            &singles,
+            1e-5,
+            &format!("{precision:?}: batch vs single"),
+        );
     }
-    eprintln!("total {:.1?}, peak RSS {:.0} MB", t0.elapsed(), peak_rss_mb());
+    eprintln!(
+        "total {:.1?}, peak RSS {:.0} MB",
+        t0.elapsed(),
+        peak_rss_mb()
+    );
 }

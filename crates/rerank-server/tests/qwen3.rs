@@ -49,7 +49,10 @@ async fn v1_rerank_with_qwen3_matches_the_reference_with_and_without_instruction
             let (st, v) = post(&c, &s.at(route), &body).await;
             assert_eq!(st, 200, "{route}: {v}");
             let got = v["results"][0]["relevance_score"].as_f64().unwrap();
-            assert!((got - want).abs() <= 1e-4, "{route} {name}: {got} vs {want}");
+            assert!(
+                (got - want).abs() <= 1e-4,
+                "{route} {name}: {got} vs {want}"
+            );
         }
         // TEI's /rerank with raw scores: the logit.
         let mut tei = json!({"query": k["query"], "texts": [k["document"]], "raw_scores": true});
@@ -60,7 +63,10 @@ async fn v1_rerank_with_qwen3_matches_the_reference_with_and_without_instruction
         assert_eq!(st, 200, "{v}");
         let logit = k["logits"][0].as_f64().unwrap();
         let got = v[0]["score"].as_f64().unwrap();
-        assert!((got - logit).abs() <= 1e-4, "/rerank {name}: {got} vs {logit}");
+        assert!(
+            (got - logit).abs() <= 1e-4,
+            "/rerank {name}: {got} vs {logit}"
+        );
     }
     s.shutdown().await;
 }

@@ -299,7 +299,11 @@ impl Qwen3Body {
     fn forward(&self, batch: &Batch, pick: impl Fn(&[u32]) -> usize + Sync) -> Result<Vec<f32>> {
         let h = self.s.hidden;
         let ids = batch.input_ids();
-        if let Some(len) = batch.seqs().map(|r| r.len()).find(|&l| l > self.s.max_positions) {
+        if let Some(len) = batch
+            .seqs()
+            .map(|r| r.len())
+            .find(|&l| l > self.s.max_positions)
+        {
             return Err(EngineError::InvalidArgument(format!(
                 "a sequence of {len} tokens exceeds the model's {} positions",
                 self.s.max_positions
@@ -416,7 +420,8 @@ impl SequenceClassifier for Qwen3Reranker {
         let last = self.body.forward(batch, |ids| ids.len() - 1)?;
         let b = batch.len();
         let mut yn = vec![0f32; b * 2];
-        self.yes_no.forward(&last, b, &mut yn, Parallelism::Parallel);
+        self.yes_no
+            .forward(&last, b, &mut yn, Parallelism::Parallel);
         Ok(yn.chunks_exact(2).map(|r| r[0] - r[1]).collect())
     }
 
@@ -456,7 +461,8 @@ impl SequenceClassifier for Qwen3ForSequenceClassification {
         let rows = self.body.forward(batch, |ids| last_non_pad(ids, pad))?;
         let b = batch.len();
         let mut out = vec![0f32; b * self.score.out_dim()];
-        self.score.forward(&rows, b, &mut out, Parallelism::Parallel);
+        self.score
+            .forward(&rows, b, &mut out, Parallelism::Parallel);
         Ok(out)
     }
 }
@@ -519,7 +525,10 @@ pub(crate) fn load_causal_lm(ctx: &LoadContext) -> Result<Loaded<dyn SequenceCla
             .flat_map(|&i| head[i as usize * h..(i as usize + 1) * h].to_vec())
             .collect()
     };
-    let meta = cfg.meta(&shape, cfg.pad_token_id.or(tokenizer.token_to_id("<|endoftext|>")));
+    let meta = cfg.meta(
+        &shape,
+        cfg.pad_token_id.or(tokenizer.token_to_id("<|endoftext|>")),
+    );
     Ok(Loaded {
         model: Box::new(Qwen3Reranker {
             body,

@@ -83,7 +83,8 @@ pub async fn rerank(
     let trunc = truncation(req.truncate, req.truncation_direction.as_deref())?;
     let _permit = state.admit()?;
     let n = req.texts.len();
-    let items = tokenize_pairs(&state, req.query, req.texts.clone(), trunc, req.instruction).await?;
+    let items =
+        tokenize_pairs(&state, req.query, req.texts.clone(), trunc, req.instruction).await?;
     let predictions = predict(&state, items).await?;
     let ranked = score::rank(predictions, n)?;
     Ok(Json(
