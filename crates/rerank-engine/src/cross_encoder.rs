@@ -11,7 +11,7 @@ use crate::model::{registry, Batch, LoadContext, Loaded, SequenceClassifier};
 use crate::precision::Precision;
 use crate::score::{self, Prediction, RankedDocument};
 use crate::st_config::{SideConfig, StoredActivation};
-use crate::tokenize::{Encoded, PairFormat, TextTokenizer};
+use crate::tokenize::{Encoded, PairFormat, PromptTemplate, TextTokenizer};
 
 /// Load-time options of a [`CrossEncoder`].
 #[derive(Debug, Clone)]
@@ -29,6 +29,12 @@ pub struct CrossEncoderOptions {
     /// ([`crate::batch::plan`]). Default [`DEFAULT_MAX_BATCH_TOKENS`] (16,384).
     /// [`CrossEncoder::predict_batch`] ignores it: it runs the batch it is given.
     pub max_batch_tokens: usize,
+    /// Replaces the model's default instruction (LLM rerankers with a prompt template, e.g.
+    /// Qwen3-Reranker's `{instruction}`); per-call instructions
+    /// ([`CrossEncoder::predict_with_instruction`]) override it again. `None` = the model's.
+    /// Loading a model without a template with `Some` fails with
+    /// [`EngineError::InvalidArgument`].
+    pub instruction: Option<String>,
 }
 
 impl Default for CrossEncoderOptions {
@@ -38,6 +44,7 @@ impl Default for CrossEncoderOptions {
             batch_size: 32,
             precision: Precision::F32,
             max_batch_tokens: DEFAULT_MAX_BATCH_TOKENS,
+            instruction: None,
         }
     }
 }
@@ -71,6 +78,27 @@ pub struct ModelInfo {
     pub hidden_size: usize,
     pub num_hidden_layers: usize,
     pub vocab_size: usize,
+    /// The prompt an LLM reranker wraps each pair in (prefix, body with `{instruction}`,
+    /// `{query}`, `{document}`, suffix, and the instruction in force); `None` for models whose
+    /// tokenizer's post-processor builds the pair (`[CLS] q [SEP] d [SEP]`).
+    pub prompt_template: Option<PromptTemplate>,
+    /// Whether an `instruction` may be given (the model has a prompt template).
+    pub accepts_instruction: bool,
+    /// The instruction used when a call gives none (the model's default, or the load option).
+    pub instruction: Option<String>,
+    /// Id of the `yes` token of a yes/no LLM reranker (`logit = logit_yes − logit_no`),
+    /// read from its tokenizer.json.
+    pub yes_token_id: Option<u32>,
+    /// Id of its `no` token.
+    pub no_token_id: Option<u32>,
+}
+
+/// [`EngineError::InvalidArgument`] for an instruction given to a model without a template.
+fn no_template_error(architecture: &str) -> EngineError {
+    EngineError::InvalidArgument(format!(
+        "this model ({architecture}) takes no instruction: it has no prompt template \
+         (instructions are for LLM rerankers such as Qwen3-Reranker)"
+    ))
 }
 
 /// A cross-encoder reranker (any architecture of [`registry::ARCHITECTURES`] with a
@@ -153,9 +181,21 @@ impl CrossEncoder {
             });
         }
         let max_length = effective_max_length(&side, meta.max_positions, options.max_length)?;
+        let mut pair_format = meta.pair_format;
+        if let Some(instruction) = options.instruction.as_deref() {
+            match &mut pair_format {
+                PairFormat::Template(t) => t.instruction = instruction.to_string(),
+                PairFormat::PostProcessor => return Err(no_template_error(&architecture)),
+            }
+        }
+        let template = match &pair_format {
+            PairFormat::Template(t) => Some(t.clone()),
+            PairFormat::PostProcessor => None,
+        };
+        let yes_no = model.yes_no_token_ids();
         // Fail now, not at the first request, if max_length cannot hold the special tokens
         // (or the tokenizer cannot add them).
-        tokenizer.encode_pairs_as(&meta.pair_format, &[("", "")], max_length)?;
+        tokenizer.encode_pairs_as(&pair_format, &[("", "")], max_length)?;
         let stored_activation = side
             .activation_fn
             .as_deref()
@@ -183,13 +223,18 @@ impl CrossEncoder {
             hidden_size: meta.hidden_size,
             num_hidden_layers: meta.num_hidden_layers,
             vocab_size: meta.vocab_size,
+            accepts_instruction: template.is_some(),
+            instruction: template.as_ref().map(|t| t.instruction.clone()),
+            prompt_template: template,
+            yes_token_id: yes_no.map(|[y, _]| y),
+            no_token_id: yes_no.map(|[_, n]| n),
         };
         tracing::debug!(?info, "loaded cross-encoder");
         Ok(CrossEncoder {
             model,
             tokenizer,
             info,
-            pair_format: meta.pair_format,
+            pair_format,
             batch_size: options.batch_size.max(1),
             max_batch_tokens: options.max_batch_tokens.max(1),
         })
@@ -212,9 +257,29 @@ impl CrossEncoder {
         pairs: &[(&str, &str)],
         max_length: Option<usize>,
     ) -> Result<Vec<Encoded>> {
+        self.encode_with_instruction(pairs, max_length, None)
+    }
+
+    /// [`CrossEncoder::encode`] with `instruction` in place of the model's (LLM rerankers
+    /// with a prompt template; `None` = the model's default or the load option).
+    ///
+    /// Errors: [`EngineError::InvalidArgument`] for an instruction given to a model without a
+    /// prompt template, and as [`CrossEncoder::encode`].
+    pub fn encode_with_instruction(
+        &self,
+        pairs: &[(&str, &str)],
+        max_length: Option<usize>,
+        instruction: Option<&str>,
+    ) -> Result<Vec<Encoded>> {
         let max_length = self.check_max_length(max_length)?;
-        self.tokenizer
-            .encode_pairs_as(&self.pair_format, pairs, max_length)
+        match (&self.pair_format, instruction) {
+            (PairFormat::Template(t), Some(_)) => {
+                self.tokenizer
+                    .encode_template(&t.with_instruction(instruction), pairs, max_length)
+            }
+            (PairFormat::PostProcessor, Some(_)) => Err(no_template_error(&self.info.architecture)),
+            (format, None) => self.tokenizer.encode_pairs_as(format, pairs, max_length),
+        }
     }
 
     /// Tokenizes `(query, document)` for every document exactly as [`CrossEncoder::encode`]
@@ -254,7 +319,17 @@ impl CrossEncoder {
 
     /// Scores `(query, document)` pairs. Returns one [`Prediction`] per pair, in input order.
     pub fn predict(&self, pairs: &[(&str, &str)]) -> Result<Vec<Prediction>> {
-        let encoded = self.encode(pairs, None)?;
+        self.predict_with_instruction(pairs, None)
+    }
+
+    /// [`CrossEncoder::predict`] with a per-call instruction (see
+    /// [`CrossEncoder::encode_with_instruction`] for its errors).
+    pub fn predict_with_instruction(
+        &self,
+        pairs: &[(&str, &str)],
+        instruction: Option<&str>,
+    ) -> Result<Vec<Prediction>> {
+        let encoded = self.encode_with_instruction(pairs, None, instruction)?;
         self.predict_encoded(&encoded, self.batch_size)
     }
 
@@ -317,13 +392,34 @@ impl CrossEncoder {
         documents: &[&str],
         top_n: usize,
     ) -> Result<Vec<RankedDocument>> {
+        self.rank_with_instruction(query, documents, top_n, None)
+    }
+
+    /// [`CrossEncoder::rank`] with a per-call instruction (see
+    /// [`CrossEncoder::encode_with_instruction`]).
+    pub fn rank_with_instruction(
+        &self,
+        query: &str,
+        documents: &[&str],
+        top_n: usize,
+        instruction: Option<&str>,
+    ) -> Result<Vec<RankedDocument>> {
         if top_n == 0 {
             return Err(EngineError::InvalidArgument(
                 "top_n must be at least 1".into(),
             ));
         }
-        let encoded = self.encode_query_documents(query, documents, None)?;
-        let predictions = self.predict_encoded(&encoded, self.batch_size)?;
+        let predictions = match instruction {
+            // One query against many documents: the query is tokenized once.
+            None => {
+                let encoded = self.encode_query_documents(query, documents, None)?;
+                self.predict_encoded(&encoded, self.batch_size)?
+            }
+            Some(_) => {
+                let pairs: Vec<(&str, &str)> = documents.iter().map(|d| (query, *d)).collect();
+                self.predict_with_instruction(&pairs, instruction)?
+            }
+        };
         score::rank(predictions, top_n)
     }
 }

@@ -51,7 +51,7 @@ pub enum PairFormat {
 /// [`PromptTemplate::body`] with `{instruction}`, `{query}` and `{document}` filled in and
 /// `budget = max_length − |prefix ids| − |suffix ids|` (the body is cut from the right).
 /// This is the Qwen3-Reranker model card's `process_inputs`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PromptTemplate {
     /// Text before the body (system prompt, chat markup).
     pub prefix: String,
@@ -87,6 +87,15 @@ impl PromptTemplate {
         }
         out.push_str(rest);
         out
+    }
+
+    /// The same template with `instruction` in place of the default (`None`: unchanged).
+    pub fn with_instruction(&self, instruction: Option<&str>) -> PromptTemplate {
+        let mut t = self.clone();
+        if let Some(i) = instruction {
+            t.instruction = i.to_string();
+        }
+        t
     }
 }
 

@@ -46,14 +46,16 @@ impl PyCrossEncoder {
     ///
     /// Raises `FileNotFoundError` (no such folder / file / id), `OSError` (unreadable or
     /// inconsistent files), `ValueError` (not a reranker, e.g. a bi-encoder folder; bad
-    /// `max_length` or `precision`).
+    /// `max_length` or `precision`; an `instruction` for a model without a prompt template).
+    /// `instruction` replaces an LLM reranker's default instruction (Qwen3-Reranker).
     #[new]
-    #[pyo3(signature = (model, max_length=None, precision="f32"))]
+    #[pyo3(signature = (model, max_length=None, precision="f32", instruction=None))]
     fn new(
         py: Python<'_>,
         model: String,
         max_length: Option<usize>,
         precision: &str,
+        instruction: Option<String>,
     ) -> PyResult<Self> {
         let precision = parse_precision(precision)?;
         let inner = detached(py, move || {
@@ -61,6 +63,7 @@ impl PyCrossEncoder {
             let options = CrossEncoderOptions {
                 max_length,
                 precision,
+                instruction,
                 ..CrossEncoderOptions::default()
             };
             Ok(CrossEncoder::from_dir(&dir, options)?)

@@ -52,6 +52,10 @@ pub struct RerankerFlags {
     /// this budget.
     #[arg(long, default_value_t = DEFAULT_MAX_BATCH_TOKENS)]
     pub max_batch_tokens: usize,
+    /// Instruction for an LLM reranker with a prompt template (Qwen3-Reranker's
+    /// `<Instruct>`), replacing the model's default; an error for other models.
+    #[arg(long)]
+    pub instruction: Option<String>,
 }
 
 impl RerankerFlags {
@@ -67,6 +71,7 @@ impl RerankerFlags {
             batch_size: self.batch_size,
             precision: self.precision.into(),
             max_batch_tokens: self.max_batch_tokens,
+            instruction: self.instruction.clone(),
         })
     }
 

@@ -133,8 +133,7 @@ pub(crate) fn load_layer_norm(
 }
 
 /// Loads `{name}.weight` of an RMSNorm over `dim` features with `eps` (for RMSNorm models
-/// such as Qwen3; no architecture in the registry uses it yet).
-#[allow(dead_code)]
+/// such as Qwen3).
 pub(crate) fn load_rms_norm(w: &Weights, name: &str, dim: usize, eps: f64) -> Result<RmsNorm> {
     Ok(RmsNorm {
         weight: tensor(w, &format!("{name}.weight"), &[dim], "")?,

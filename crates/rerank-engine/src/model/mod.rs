@@ -20,6 +20,7 @@ mod encoder;
 mod layers;
 pub mod modernbert;
 mod parallel;
+pub mod qwen3;
 pub mod registry;
 pub mod xlm_roberta;
 
@@ -178,6 +179,12 @@ pub trait SequenceClassifier: Send + Sync {
     /// Errors: [`EngineError::InvalidArgument`] for a token id outside the vocabulary or a
     /// sequence longer than the model's positions.
     fn logits(&self, batch: &Batch) -> Result<Vec<f32>>;
+
+    /// `[yes, no]` token ids of an LLM reranker whose logit is `logit_yes − logit_no`
+    /// (read from its tokenizer), `None` for a classification head.
+    fn yes_no_token_ids(&self) -> Option<[u32; 2]> {
+        None
+    }
 }
 
 /// Which rows of the last hidden state [`TokenEncoder::hidden_states`] returns.

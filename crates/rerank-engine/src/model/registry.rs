@@ -5,7 +5,9 @@
 //!
 //! Adding an architecture is one line per name here, pointing at its file's loaders.
 
-use super::{bert, modernbert, xlm_roberta, LoadContext, Loaded, SequenceClassifier, TokenEncoder};
+use super::{
+    bert, modernbert, qwen3, xlm_roberta, LoadContext, Loaded, SequenceClassifier, TokenEncoder,
+};
 use crate::config::ModelConfig;
 use crate::error::Result;
 
@@ -34,6 +36,14 @@ const fn both(name: &'static str, c: ClassifierLoader, e: EncoderLoader) -> Arch
     }
 }
 
+const fn classifier(name: &'static str, c: ClassifierLoader) -> Architecture {
+    Architecture {
+        name,
+        classifier: Some(c),
+        encoder: None,
+    }
+}
+
 /// Every architecture the engine implements.
 pub const ARCHITECTURES: &[Architecture] = &[
     both(
@@ -51,6 +61,8 @@ pub const ARCHITECTURES: &[Architecture] = &[
         xlm_roberta::load_classifier,
         xlm_roberta::load_encoder,
     ),
+    classifier("Qwen3ForCausalLM", qwen3::load_causal_lm),
+    classifier("Qwen3ForSequenceClassification", qwen3::load_seq_cls),
     both("BertModel", bert::load_classifier, bert::load_encoder),
     both(
         "XLMRobertaModel",
@@ -85,6 +97,7 @@ pub const MODEL_TYPES: &[(&str, &str)] = &[
     ("xlm-roberta", "XLMRobertaModel"),
     ("roberta", "RobertaModel"),
     ("modernbert", "ModernBertModel"),
+    ("qwen3", "Qwen3ForCausalLM"),
 ];
 
 /// The supported architecture names, comma-separated (for error messages).

@@ -33,8 +33,10 @@ class CrossEncoder:
         precision: ``"f32"`` (PyTorch fp32 parity, logits within 1e-5) or ``"bf16"`` (bf16
             linear layers with f32 accumulation; faster on AMX / AVX512-BF16 CPUs, logits move by
             a bounded amount, see the project README).
-        instruction: the task instruction of an LLM reranker (Qwen3-Reranker style). No model
-            this engine loads today takes one: passing it raises ``ValueError``.
+        instruction: the task instruction of an LLM reranker with a prompt template
+            (Qwen3-Reranker's ``<Instruct>``), replacing the model's default (``info()``'s
+            ``instruction``). A model without a template (BERT-style cross-encoders) raises
+            ``ValueError``.
 
     Raises:
         FileNotFoundError: no such folder, file or model id.
@@ -57,14 +59,13 @@ class CrossEncoder:
             raise TypeError(f"instruction must be str or None, got {type(instruction).__name__}")
         _convert.check_device(device)
         self.model_name_or_path = str(model_name_or_path)
-        self._model = _native.CrossEncoder(self.model_name_or_path, max_length, precision)
+        # The engine refuses an instruction for a model without a prompt template
+        # (ValueError "... takes no instruction ...").
+        self._model = _native.CrossEncoder(
+            self.model_name_or_path, max_length, precision, instruction
+        )
         self._info: Dict[str, Any] = json.loads(self._model.info_json())
-        if instruction is not None and not self._info.get("accepts_instruction", False):
-            raise ValueError(
-                f"{self._info['architecture']} ({self._info['path']}) takes no instruction: "
-                "instruction is for LLM rerankers (Qwen3-Reranker style); leave it None"
-            )
-        self.instruction = instruction
+        self.instruction = self._info.get("instruction")
         num_labels = self.num_labels
         if activation_fn is None:
             path = _activation.stored(self._info, Path(self._info["path"]))

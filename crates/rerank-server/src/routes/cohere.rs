@@ -60,6 +60,10 @@ pub struct CohereRerankRequest {
     /// Accepted for compatibility; only `text` is ranked.
     #[serde(default)]
     pub rank_fields: Option<Vec<String>>,
+    /// Replaces the default instruction of an LLM reranker with a prompt template
+    /// (Qwen3-Reranker); 422 for a model without one.
+    #[serde(default)]
+    pub instruction: Option<String>,
 }
 
 /// One ranked result.
@@ -175,7 +179,7 @@ async fn rerank(
         return Ok(answer(&state, 0, body));
     }
     let _permit = state.admit()?;
-    let items = tokenize_pairs(&state, req.query, texts, truncation).await?;
+    let items = tokenize_pairs(&state, req.query, texts, truncation, req.instruction).await?;
     let tokens = count_tokens(&items);
     let cut: Vec<bool> = items.iter().map(|e| e.truncated).collect();
     let truncated = count_truncated(&items);

@@ -81,15 +81,17 @@ pub(crate) fn check_text_chars(
     Ok(())
 }
 
-/// Tokenizes `(query, document)` pairs for the reranker with the given truncation, on the
-/// blocking pool, holding the request's bytes of the tokenization budget meanwhile. The
-/// query is tokenized once for all its documents. Callers check `--max-input-chars` first
-/// ([`check_pair_chars`]).
+/// Tokenizes `(query, document)` pairs for the reranker with the given truncation and, for an
+/// LLM reranker with a prompt template, the request's `instruction` (`None`: the model's
+/// default; 422 when the model has no template), on the blocking pool, holding the request's
+/// bytes of the tokenization budget meanwhile. Without an instruction the query is tokenized
+/// once for all its documents. Callers check `--max-input-chars` first ([`check_pair_chars`]).
 pub(crate) async fn tokenize_pairs(
     state: &Arc<AppState>,
     query: String,
     documents: Vec<String>,
     truncation: Truncation,
+    instruction: Option<String>,
 ) -> Result<Vec<Encoded>, ApiError> {
     let model = state.reranker()?.model.clone();
     let bytes = query.len() + documents.iter().map(String::len).sum::<usize>();
@@ -105,13 +107,39 @@ pub(crate) async fn tokenize_pairs(
                     .encode(query.as_str(), false)
                     .map(|e| e.len())
                     .map_err(|e| ApiError::Backend(format!("tokenizer error: {e}")))?;
-                let special = model.tokenizer().num_special_tokens(true);
+                // Tokens around the two texts: the post-processor's special tokens, or a
+                // prompt template's prefix, instruction and suffix.
+                let special = match &model.info().prompt_template {
+                    Some(t) => model
+                        .tokenizer()
+                        .inner()
+                        .encode(
+                            t.prefix.clone()
+                                + &t.with_instruction(instruction.as_deref()).render("", "")
+                                + &t.suffix,
+                            false,
+                        )
+                        .map(|e| e.len())
+                        .map_err(|e| ApiError::Backend(format!("tokenizer error: {e}")))?,
+                    None => model.tokenizer().num_special_tokens(true),
+                };
                 max.min(q.saturating_add(n).saturating_add(special))
             }
             _ => max,
         };
-        let docs: Vec<&str> = documents.iter().map(String::as_str).collect();
-        let encoded = model.encode_query_documents(query.as_str(), &docs, Some(max_length))?;
+        let encoded = match instruction.as_deref() {
+            None => {
+                let docs: Vec<&str> = documents.iter().map(String::as_str).collect();
+                model.encode_query_documents(query.as_str(), &docs, Some(max_length))?
+            }
+            Some(instruction) => {
+                let pairs: Vec<(&str, &str)> = documents
+                    .iter()
+                    .map(|d| (query.as_str(), d.as_str()))
+                    .collect();
+                model.encode_with_instruction(&pairs, Some(max_length), Some(instruction))?
+            }
+        };
         if let Truncation::Refuse = truncation {
             if let Some(i) = encoded.iter().position(|e| e.truncated) {
                 return Err(ApiError::Validation(format!(

@@ -195,7 +195,7 @@ pub async fn search(
     let mut out: Vec<Value> = Vec::new();
     if !candidates.is_empty() {
         let texts: Vec<String> = candidates.iter().map(|d| d.text.clone()).collect();
-        let items = tokenize_pairs(&state, query, texts, Truncation::Truncate).await?;
+        let items = tokenize_pairs(&state, query, texts, Truncation::Truncate, None).await?;
         let cut: Vec<bool> = items.iter().map(|e| e.truncated).collect();
         truncated = cut.iter().filter(|&&c| c).count();
         let predictions = predict(&state, items).await?;

@@ -32,6 +32,10 @@ pub struct RerankRequest {
     /// `Right` (default) only; `Left` is refused with 422.
     #[serde(default)]
     pub truncation_direction: Option<String>,
+    /// Replaces the default instruction of an LLM reranker with a prompt template
+    /// (Qwen3-Reranker); 422 for a model without one.
+    #[serde(default)]
+    pub instruction: Option<String>,
 }
 
 /// One entry of the `/rerank` answer (an array sorted by descending score).
@@ -93,7 +97,13 @@ pub async fn rerank(
     let trunc = truncation(req.truncate, req.truncation_direction.as_deref())?;
     let _permit = state.admit()?;
     let n = req.texts.len();
-    let items = tokenize_pairs(&state, req.query, req.texts.clone(), trunc).await?;
+    let items = tokenize_pairs(
+        &state,
+        req.query,
+        req.texts.clone(),
+        trunc,
+        req.instruction.clone(),
+    ).await?;
     let cut: Vec<bool> = items.iter().map(|e| e.truncated).collect();
     let truncated = count_truncated(&items);
     let predictions = predict(&state, items).await?;
