@@ -11,7 +11,7 @@ use rerank_retrieval::compression::mark_first_stage;
 use rerank_retrieval::index::Index;
 use rerank_retrieval::{
     build_retriever, ingest, pipeline, ContextualCompressionRetriever, CrossEncoderReranker,
-    Document, Retriever, RetrieverKind,
+    Document, RetrieverKind,
 };
 use serde_json::{Map, Value};
 

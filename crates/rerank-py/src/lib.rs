@@ -3,7 +3,7 @@
 //! The native half of the Python package `rerank_rs` (`rerank_rs._native`): thin classes over
 //! the engine ([`rerank_engine::CrossEncoder`], [`rerank_engine::Embedder`]) and a rerank index
 //! ([`rerank_retrieval::index::Index`]). Every call that computes releases the GIL and catches
-//! panics (see [`errors::detached`]); results cross as f32 `bytearray`s that numpy wraps without
+//! panics (see `errors::detached`); results cross as f32 `bytearray`s that numpy wraps without
 //! another copy. The sentence-transformers API (shapes, activations, prompts) and the LangChain
 //! classes are Python, in `python/rerank_rs/`.
 

@@ -4,12 +4,12 @@
 //! What the routes never see, because hyper answers or closes before a request exists, and how
 //! it still gets a JSON `{error, error_type}` answer:
 //! - a malformed request line or header, or a head over [`MAX_BUF_BYTES`]: hyper writes its own
-//!   400 / 414 / 431 with an empty body and closes; [`GuardIo`] recognises that bare answer on
+//!   400 / 414 / 431 with an empty body and closes; `GuardIo` recognises that bare answer on
 //!   its way out and writes the JSON one of [`crate::error::ApiError::from_status`] instead.
 //!   (Heads between [`crate::layers::MAX_HEADER_BYTES`] and [`MAX_BUF_BYTES`] reach
 //!   [`crate::layers::head_limits`], which answers 431 itself.)
 //! - a request head begun but not complete within `header_read_timeout`: hyper closes with no
-//!   answer; [`GuardIo`] writes a JSON 408 `request_timeout` as the socket closes (best effort:
+//!   answer; `GuardIo` writes a JSON 408 `request_timeout` as the socket closes (best effort:
 //!   a non-blocking write). A connection that sent nothing is closed silently.
 
 use std::collections::HashMap;
@@ -152,7 +152,7 @@ impl Tracker {
     }
 }
 
-/// `max_connections` lowered so that the connections, plus [`RESERVED_FDS`], fit under the
+/// `max_connections` lowered so that the connections, plus `RESERVED_FDS`, fit under the
 /// process's soft open-file limit.
 pub fn effective_max_connections(max_connections: usize) -> usize {
     let wanted = max_connections.max(1);

@@ -314,7 +314,7 @@ impl Index {
         Ok(())
     }
 
-    /// Appends passages with their vectors ([n][dims]); ids already present (or repeated
+    /// Appends passages with their vectors (`[n][dims]`); ids already present (or repeated
     /// within `docs`) are skipped. Returns how many were added.
     ///
     /// Vectors are L2-normalised if they are not already (norm 1 ± 1e-3 is kept as is).

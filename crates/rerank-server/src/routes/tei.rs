@@ -42,7 +42,7 @@ pub struct RerankRequest {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Rank {
     pub index: usize,
-    /// Sigmoid of the logit (1 label) / softmax[1] (2 labels), or the raw logit with
+    /// Sigmoid of the logit (1 label) / softmax\[1\] (2 labels), or the raw logit with
     /// `raw_scores: true`.
     pub score: f32,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -103,7 +103,8 @@ pub async fn rerank(
         req.texts.clone(),
         trunc,
         req.instruction.clone(),
-    ).await?;
+    )
+    .await?;
     let cut: Vec<bool> = items.iter().map(|e| e.truncated).collect();
     let truncated = count_truncated(&items);
     let predictions = predict(&state, items).await?;
