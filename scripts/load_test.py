@@ -256,7 +256,7 @@ def phase_long_query(host, port, size, small):
     return lat[-1] < 1.0
 
 
-def start_server(binary, workdir):
+def start_server(binary, workdir, extra):
     models = os.path.join(SHARED, "models")
     idx = os.path.join(workdir, "index")
     subprocess.run([binary, "index", "--index", idx, "--embedder", os.path.join(models, "tiny-bert-embedder"),
@@ -264,7 +264,7 @@ def start_server(binary, workdir):
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = open(os.path.join(workdir, "serve.log"), "w+")
     proc = subprocess.Popen([binary, "serve", "--reranker", os.path.join(models, "tiny-bert-ce"),
-                             "--index", idx, "--host", "127.0.0.1", "--port", "0"],
+                             "--index", idx, "--host", "127.0.0.1", "--port", "0", *extra],
                             stdout=log, stderr=log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -291,6 +291,8 @@ def main():
     ap.add_argument("--big-size", type=int, default=1_900_000)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--phases", default="fuzz,idle,memory,longq")
+    ap.add_argument("--serve-arg", action="append", default=[],
+                    help="extra `rerank serve` argument (repeatable), e.g. --serve-arg=--max-input-chars=2000000")
     args = ap.parse_args()
 
     proc, workdir = None, None
@@ -301,7 +303,7 @@ def main():
             sys.exit("--url must be a loopback address")
     else:
         workdir = tempfile.mkdtemp(prefix="rerank-load-")
-        proc, host, port = start_server(args.binary, workdir)
+        proc, host, port = start_server(args.binary, workdir, args.serve_arg)
         pid = proc.pid
     alive = (lambda: proc.poll() is None) if proc else (lambda: True)
     print(f"server http://{host}:{port} pid {pid}")
