@@ -70,18 +70,33 @@ pub fn jsonify(response: Response) -> Response {
 }
 
 /// Middleware: 414 for a request target over [`MAX_URI_BYTES`], 431 for headers over
-/// [`MAX_HEADER_BYTES`] (names + values + 4 bytes per line).
+/// [`MAX_HEADER_BYTES`] (names + values + 4 bytes per line). Both answers close the connection
+/// (`Connection: close`), as hyper does when a head overflows its own read buffer: whether a
+/// head between the two limits reaches this layer or hyper's depends on how the bytes arrive,
+/// and the client must see the same answer either way.
 pub async fn head_limits(req: Request, next: Next) -> Response {
+    match head_limit_error(&req) {
+        Some(e) => {
+            let mut r = e.into_response();
+            r.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            r
+        }
+        None => next.run(req).await,
+    }
+}
+
+/// The 414 / 431 error for a request over the head limits, if it is.
+fn head_limit_error(req: &Request) -> Option<ApiError> {
     let uri_len = req
         .uri()
         .path_and_query()
         .map(|p| p.as_str().len())
         .unwrap_or(0);
     if uri_len > MAX_URI_BYTES {
-        return ApiError::UriTooLong(format!(
+        return Some(ApiError::UriTooLong(format!(
             "request target is {uri_len} bytes, more than the limit of {MAX_URI_BYTES}"
-        ))
-        .into_response();
+        )));
     }
     let header_bytes: usize = req
         .headers()
@@ -89,12 +104,11 @@ pub async fn head_limits(req: Request, next: Next) -> Response {
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum();
     if header_bytes > MAX_HEADER_BYTES {
-        return ApiError::HeaderTooLarge(format!(
+        return Some(ApiError::HeaderTooLarge(format!(
             "request headers are {header_bytes} bytes, more than the limit of {MAX_HEADER_BYTES}"
-        ))
-        .into_response();
+        )));
     }
-    next.run(req).await
+    None
 }
 
 /// Middleware: the request body must be complete within `config.body_timeout` of the head.

@@ -284,12 +284,18 @@ async fn oversized_header_is_json_431() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 431);
+    assert_eq!(
+        r.headers().get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..])
+    );
     let v: Value = r.json().await.expect("431 body must be JSON");
     assert_eq!(v["error_type"], "validation", "{v}");
     s.shutdown().await;
 }
 
-/// Past hyper's own head limit hyper answers 431 itself; the answer is still JSON.
+/// Past hyper's own head limit (`MAX_BUF_BYTES`) hyper answers 431 itself, unless the whole head
+/// arrived in one read, when `head_limits` does (seen in CI, 2026-12-02: the answer came but the
+/// connection stayed open). Either way the answer is JSON and the connection closes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn header_over_read_buffer_is_json_431() {
     let s = Server::tiny(ServerConfig::default()).await;
