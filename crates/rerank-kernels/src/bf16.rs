@@ -1,5 +1,5 @@
 //! bf16 operands of the bf16 GEMM: f32 → bf16 rounding, the packed layouts, and the 32×32
-//! block kernels of the non-AMX instruction sets.
+//! block kernels of the non-AMX instruction sets (AVX512-BF16, AVX2 + FMA, portable).
 //!
 //! Layouts (bf16 stored as `u16`, the upper half of the f32 bit pattern):
 //! - **A** (activations, packed per call by [`pack_a`]): row-major `[rows_pad, k_pad]`,
@@ -191,6 +191,85 @@ pub unsafe fn block_32x32_avx512bf16(
                 _mm512_storeu_ps(row.add(PANEL), acc_i[1]);
             }
         }
+    }
+}
+
+/// `c[rows × 32] = A[rows × k_pad] · B[k_pad × 32]` (operands as in
+/// [`crate::amx::block_32x32`]) with AVX2 + FMA, for CPUs without AVX512-BF16 (AMD Zen 2/3,
+/// Intel before Cooper Lake). bf16 → f32 is exact and free of rounding: each 32-bit lane of a
+/// VNNI row holds the pair `(B[2kp][j], B[2kp+1][j])`, so `lane << 16` is the even-k value and
+/// `lane & 0xFFFF_0000` the odd-k one. Two rows at a time, 4 × 8 accumulators; per k the sum is
+/// `fma(a_odd, b_odd, fma(a_even, b_even, acc))`. Rows `rows..32` of `c` are not written.
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA; `k_pad` even; `rows ≤ 32`; pointers valid as in
+/// [`crate::amx::block_32x32`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn block_32x32_avx2(
+    a: *const u16,
+    lda: usize,
+    b0: *const u16,
+    b1: *const u16,
+    k_pad: usize,
+    c: *mut f32,
+    rows: usize,
+) {
+    use std::arch::x86_64::*;
+    const R: usize = 2;
+    const HI: u32 = 0xFFFF_0000;
+    let hi = _mm256_set1_epi32(HI as i32);
+    let mut i0 = 0;
+    while i0 < rows {
+        let nr = R.min(rows - i0);
+        // An odd last row is computed twice and stored once.
+        let rows_a = [
+            a.wrapping_add(i0 * lda),
+            a.wrapping_add((i0 + nr - 1) * lda),
+        ];
+        let mut acc = [[_mm256_setzero_ps(); 4]; R];
+        for kp in 0..k_pad / 2 {
+            // SAFETY: VNNI row kp of each panel is 32 bf16 = 64 bytes inside the panel; A's
+            // pair (2kp, 2kp+1) of rows i0 .. i0 + nr < rows ≤ 32 is inside A (caller's contract).
+            unsafe {
+                let p0 = b0.add(kp * 32) as *const __m256i;
+                let p1 = b1.add(kp * 32) as *const __m256i;
+                let src = [p0, p0.add(1), p1, p1.add(1)];
+                let pairs = [
+                    (rows_a[0].add(2 * kp) as *const u32).read_unaligned(),
+                    (rows_a[1].add(2 * kp) as *const u32).read_unaligned(),
+                ];
+                let mut b = [_mm256_setzero_ps(); 4];
+                for (bv, &p) in b.iter_mut().zip(&src) {
+                    *bv = _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_loadu_si256(p)));
+                }
+                for (acc_r, &pair) in acc.iter_mut().zip(&pairs) {
+                    let av = _mm256_set1_ps(f32::from_bits(pair << 16));
+                    for (a_v, bv) in acc_r.iter_mut().zip(&b) {
+                        *a_v = _mm256_fmadd_ps(av, *bv, *a_v);
+                    }
+                }
+                for (bv, &p) in b.iter_mut().zip(&src) {
+                    *bv = _mm256_castsi256_ps(_mm256_and_si256(_mm256_loadu_si256(p), hi));
+                }
+                for (acc_r, &pair) in acc.iter_mut().zip(&pairs) {
+                    let av = _mm256_set1_ps(f32::from_bits(pair & HI));
+                    for (a_v, bv) in acc_r.iter_mut().zip(&b) {
+                        *a_v = _mm256_fmadd_ps(av, *bv, *a_v);
+                    }
+                }
+            }
+        }
+        for (r, acc_r) in acc.iter().enumerate().take(nr) {
+            // SAFETY: row i0 + r < rows ≤ 32 of c holds 32 floats.
+            unsafe {
+                let row = c.add((i0 + r) * BLOCK);
+                for (v, a_v) in acc_r.iter().enumerate() {
+                    _mm256_storeu_ps(row.add(8 * v), *a_v);
+                }
+            }
+        }
+        i0 += R;
     }
 }
 

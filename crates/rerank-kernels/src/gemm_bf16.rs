@@ -61,10 +61,10 @@ impl PackedBf16 {
 }
 
 /// Computes the 32×32 block `c` from packed `a` (row stride `k_pad`) and the panel pair
-/// `(b0, b1)` on `isa`.
+/// `(b0, b1)` on `isa`; rows `rows..32` (zero rows of `a`) may be skipped and left unwritten.
 ///
 /// # Safety
-/// As [`super::amx::block_32x32`]; `isa` usable (for AMX: a tile guard is live).
+/// As [`super::amx::block_32x32`]; `isa` usable (for AMX: a tile guard is live); `rows ≤ 32`.
 #[inline]
 unsafe fn block(
     isa: Bf16Isa,
@@ -73,6 +73,7 @@ unsafe fn block(
     b0: *const u16,
     b1: *const u16,
     c: *mut f32,
+    rows: usize,
 ) {
     // SAFETY: forwarded contract.
     unsafe {
@@ -81,6 +82,8 @@ unsafe fn block(
             Bf16Isa::Amx => super::amx::block_32x32(a, k_pad, b0, b1, k_pad, c),
             #[cfg(target_arch = "x86_64")]
             Bf16Isa::Avx512Bf16 => super::bf16::block_32x32_avx512bf16(a, k_pad, b0, b1, k_pad, c),
+            #[cfg(target_arch = "x86_64")]
+            Bf16Isa::Avx2Fma => super::bf16::block_32x32_avx2(a, k_pad, b0, b1, k_pad, c, rows),
             _ => super::bf16::block_32x32_scalar(a, k_pad, b0, b1, k_pad, c),
         }
     }
@@ -114,7 +117,7 @@ unsafe fn gemm_serial_raw(
     // lives until the end of this function, on this thread, and no other work runs here
     // in between.
     let _tiles = (isa == Bf16Isa::Amx).then(|| unsafe { super::amx::TileGuard::new() });
-    let avx512bf16 = isa != Bf16Isa::Scalar;
+    let avx512bf16 = matches!(isa, Bf16Isa::Amx | Bf16Isa::Avx512Bf16);
     let groups = cols.start / BLOCK..cols.end.div_ceil(BLOCK);
     let mut tile = [0f32; BLOCK * BLOCK];
     PACK_A.with(|cell| {
@@ -126,7 +129,7 @@ unsafe fn gemm_serial_raw(
             let rows_pad = mb.div_ceil(BLOCK) * BLOCK;
             // SAFETY: rows r0..r0 + mb of A are readable (k floats each); the buffer holds
             // MC_BF16 · k_pad ≥ rows_pad · k_pad elements; the AVX512-BF16 converter is only
-            // used when isa ≠ Scalar, i.e. the CPU has it.
+            // used when isa is AMX or AVX512-BF16, i.e. the CPU has it.
             unsafe {
                 pack_a(
                     avx512bf16,
@@ -221,7 +224,17 @@ unsafe fn gemm_serial_raw(
                     }
                     if !bias_done {
                         // SAFETY: as above.
-                        unsafe { block(isa, pa.add(i0 * k_pad), k_pad, b0, b1, tile.as_mut_ptr()) };
+                        unsafe {
+                            block(
+                                isa,
+                                pa.add(i0 * k_pad),
+                                k_pad,
+                                b0,
+                                b1,
+                                tile.as_mut_ptr(),
+                                BLOCK.min(mb - i0),
+                            )
+                        };
                     }
                     for i in 0..BLOCK.min(mb - i0) {
                         let src = &tile[i * BLOCK..i * BLOCK + ncols];

@@ -73,6 +73,10 @@ pub enum Bf16Isa {
     Amx,
     /// AVX512-BF16 (`vdpbf16ps`): 8×32 output blocks in 16 zmm accumulators.
     Avx512Bf16,
+    /// AVX2 + FMA on the same packed bf16 operands, widened to f32 in registers (exact):
+    /// 2×32 output strips in 8 ymm accumulators. CPUs without AVX512-BF16 (AMD Zen 2/3, Intel
+    /// Skylake to Ice Lake).
+    Avx2Fma,
     /// Portable Rust on the same packed operands (slow; any CPU).
     Scalar,
 }
@@ -83,7 +87,8 @@ impl Bf16Isa {
     /// The best bf16 instruction set usable here, chosen once per process.
     ///
     /// `RERANK_KERNEL_ISA` caps it like the f32 one: `amx` (or unset) = the best available,
-    /// `avx512bf16` = no AMX, `avx512` / `avx2` / `scalar` = the portable kernel. AMX counts as
+    /// `avx512bf16` = no AMX, `avx512` / `avx2` = the AVX2 + FMA kernel, `scalar` = the
+    /// portable kernel. AMX counts as
     /// available only if the CPU has `amx-tile` + `amx-bf16` and Linux grants the tile-data
     /// permission (`arch_prctl(ARCH_REQ_XCOMP_PERM)`, requested here).
     pub fn active() -> Bf16Isa {
@@ -91,7 +96,8 @@ impl Bf16Isa {
             let available = Self::available();
             let cap = match std::env::var("RERANK_KERNEL_ISA").ok().as_deref() {
                 Some("avx512bf16") => Bf16Isa::Avx512Bf16,
-                Some("avx512" | "avx2" | "scalar") => Bf16Isa::Scalar,
+                Some("avx512" | "avx2") => Bf16Isa::Avx2Fma,
+                Some("scalar") => Bf16Isa::Scalar,
                 _ => Bf16Isa::Amx,
             };
             available
@@ -113,6 +119,11 @@ impl Bf16Isa {
                 && std::arch::is_x86_feature_detected!("avx512bf16")
             {
                 v.push(Bf16Isa::Avx512Bf16);
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                v.push(Bf16Isa::Avx2Fma);
             }
         }
         v.push(Bf16Isa::Scalar);

@@ -313,7 +313,10 @@ mod tests {
         let b = rand_vec(n, 6);
         for precision in [Precision::F32, Precision::Bf16] {
             let lin = Linear::new(&w, Some(&b), n, k, precision);
-            for (isa, bf16) in Isa::available().into_iter().zip(Bf16Isa::available()) {
+            let pairs = Isa::available()
+                .into_iter()
+                .flat_map(|isa| Bf16Isa::available().into_iter().map(move |b| (isa, b)));
+            for (isa, bf16) in pairs {
                 let run = |par| {
                     let mut out = vec![0f32; m * n];
                     lin.forward_isa(isa, bf16, &a, k, m, &mut out, &OutSpec::dense(n), par);
