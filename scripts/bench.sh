@@ -3,9 +3,14 @@
 # and ONNX Runtime, "1 query × 100 documents" of 64–256 tokens (mixed), for the
 # ms-marco-MiniLM-L-6-v2 shape (the real ../shared/models/minilm-l6-sotu-ce), the
 # bge-reranker-base shape and the ModernBERT-base reranker shape (random weights generated
-# here; ModernBERT: 22 × 768, GeGLU, local window 128 / global every 3rd layer, mean pooling).
+# here; ModernBERT: 22 × 768, GeGLU, local window 128 / global every 3rd layer, mean pooling),
+# and the Qwen3-Reranker-0.6B shape (random BF16 weights generated here; 1 query × 100 pairs
+# of 64–512 tokens before the model card's prompt, against PyTorch AutoModelForCausalLM fp32
+# and bf16 autocast on the same input ids, scripts/bench_reference_llm.py, which also reports
+# max |logit − PyTorch fp32| and Spearman of every engine).
 #
-#   scripts/bench.sh                      # everything, ~10 min on 2 cores
+#   scripts/bench.sh                      # everything but qwen3, ~10 min on 2 cores
+#   BENCH_MODELS=qwen3 scripts/bench.sh   # the LLM reranker: 0.6B parameters, long
 #
 # Environment:
 #   BENCH_PYTHON=/path/bin/python   interpreter whose site-packages already hold torch,
@@ -14,7 +19,9 @@
 #                                   otherwise they are pip-installed into the venv
 #   BENCH_REPEAT=5                  timed repeats per engine (median reported)
 #   BENCH_THREADS=2                 threads of every engine
-#   BENCH_MODELS="minilm bge modernbert"  which shapes
+#   BENCH_MODELS="minilm bge modernbert"  which shapes (also: qwen3)
+#   BENCH_QWEN3_PAIRS=100           pairs of the qwen3 shape
+#   BENCH_QWEN3_REPEAT=1            timed repeats of the qwen3 shape (every engine)
 #   BENCH_VARIANTS=...              reference variants (default: all of scripts/bench_reference.py:
 #                                   st_fp32,st_fp32_sorted,torch_bf16,ort_fp32; for modernbert
 #                                   BENCH_VARIANTS_MODERNBERT, default without ort_fp32: the
@@ -79,6 +86,7 @@ declare -A MODEL_DIR TOKENIZER
 MODEL_DIR[minilm]="$SHARED/models/minilm-l6-sotu-ce"
 MODEL_DIR[bge]="$OUT/models/bge-reranker-base-random"
 MODEL_DIR[modernbert]="$OUT/models/modernbert-base-random"
+MODEL_DIR[qwen3]="$OUT/models/qwen3-reranker-0.6b-random"
 if [[ " $MODELS " == *" bge "* && ! -f "${MODEL_DIR[bge]}/model.safetensors" ]]; then
   log "generating the random-weight bge-reranker-base shape"
   "$PY" scripts/make_random_xlmr.py --out "${MODEL_DIR[bge]}" --tokenizer "$SHARED/models/xlm-roberta-tokenizer"
@@ -89,12 +97,20 @@ if [[ " $MODELS " == *" modernbert "* && ! -f "${MODEL_DIR[modernbert]}/model.sa
     --config "$SHARED/models/configs/ModernBERT-base-reranker.config.json" \
     --tokenizer "$SHARED/models/tiny-modernbert-ce"
 fi
+if [[ " $MODELS " == *" qwen3 "* && ! -f "${MODEL_DIR[qwen3]}/model.safetensors" ]]; then
+  log "generating the random-weight Qwen3-Reranker-0.6B shape"
+  "$PY" scripts/make_random_qwen3.py --out "${MODEL_DIR[qwen3]}" \
+    --config "$SHARED/models/configs/Qwen3-Reranker-0.6B.config.json" \
+    --tokenizer "$SHARED/models/tiny-qwen3-reranker"
+fi
+QWEN3_PAIRS="${BENCH_QWEN3_PAIRS:-100}"
 for m in $MODELS; do
-  pairs="$OUT/pairs-$m.jsonl"
+  n=100 max=256 pairs="$OUT/pairs-$m.jsonl"
+  if [[ "$m" == qwen3 ]]; then n="$QWEN3_PAIRS" max=512 pairs="$OUT/pairs-$m-$QWEN3_PAIRS.jsonl"; fi
   if [[ ! -s "$pairs" ]]; then
-    log "writing $pairs (1 query × 100 passages, 64–256 tokens)"
+    log "writing $pairs (1 query × $n passages, 64–$max tokens)"
     "$PY" scripts/make_bench_pairs.py --text examples/state_of_the_union.txt \
-      --tokenizer "${MODEL_DIR[$m]}/tokenizer.json" -n 100 --min-tokens 64 --max-tokens 256 \
+      --tokenizer "${MODEL_DIR[$m]}/tokenizer.json" -n "$n" --min-tokens 64 --max-tokens "$max" \
       --tolerance 4 --seed 0 --out "$pairs"
   fi
 done
@@ -102,6 +118,29 @@ done
 # --- the runs ------------------------------------------------------------------------------
 runs=()
 for m in $MODELS; do
+  if [[ "$m" == qwen3 ]]; then
+    # The LLM reranker: rerank bench (speed) and rerank score --json (logits and ids for the
+    # accuracy figures) in f32 and bf16, then PyTorch on the very same input ids.
+    pairs="$OUT/pairs-qwen3-$QWEN3_PAIRS.jsonl" rep="${BENCH_QWEN3_REPEAT:-1}"
+    for prec in f32 bf16; do
+      log "qwen3: rerank bench --precision $prec ($rep repeats, load: $(cut -d' ' -f1-3 /proc/loadavg))"
+      "$RERANK" bench --reranker "${MODEL_DIR[qwen3]}" --pairs "$pairs" --repeat "$rep" \
+        --precision "$prec" --json > "$OUT/rerank-$prec-qwen3.json"
+      "$RERANK" score --reranker "${MODEL_DIR[qwen3]}" --pairs "$pairs" --precision "$prec" \
+        --json > "$OUT/scores-$prec-qwen3.jsonl"
+    done
+    log "qwen3: PyTorch references ($rep repeats each, load: $(cut -d' ' -f1-3 /proc/loadavg); log: $OUT/reference-qwen3.log)"
+    if ! "$PY" scripts/bench_reference_llm.py --model "${MODEL_DIR[qwen3]}" --pairs "$pairs" \
+        --repeat "$rep" --threads "$THREADS" --check-ids "$OUT/scores-f32-qwen3.jsonl" \
+        --compare "rerank=$OUT/scores-f32-qwen3.jsonl" \
+        --compare "rerank_bf16=$OUT/scores-bf16-qwen3.jsonl" \
+        > "$OUT/reference-qwen3.json" 2> "$OUT/reference-qwen3.log"; then
+      tail -n 20 "$OUT/reference-qwen3.log" >&2
+      exit 1
+    fi
+    runs+=("qwen3=$OUT/rerank-f32-qwen3.json,$OUT/reference-qwen3.json,$OUT/rerank-bf16-qwen3.json")
+    continue
+  fi
   if [[ -n "${BENCH_SKIP_REFERENCE:-}" ]]; then
     log "$m: rerank bench ($REPEAT repeats, load: $(cut -d' ' -f1-3 /proc/loadavg))"
     "$RERANK" bench --reranker "${MODEL_DIR[$m]}" --pairs "$OUT/pairs-$m.jsonl" --repeat "$REPEAT"

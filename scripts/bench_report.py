@@ -27,6 +27,8 @@ LABELS = {
     "st_fp32_sorted": "  same, input sorted by token length",
     "torch_bf16": "PyTorch bf16 autocast (predict)",
     "ort_fp32": "ONNX Runtime fp32, batch 32",
+    "causal_fp32": "PyTorch AutoModelForCausalLM fp32, batch 8",
+    "causal_bf16": "  same under bf16 autocast",
 }
 
 
@@ -94,6 +96,12 @@ def main(argv=None):
                          f"{100 * gfs / peak:.0f} % | {ratio:.2f}× | "
                          f"{fmt(bf_ratio, '.2f')}{'' if bf_ratio is None else '×'} | {fmt(cw, '.2f')} | "
                          f"{fmt(pcpu, '.1f')} | {fmt(pratio, '.2f')}{'' if pratio is None else '×'} |")
+        acc = ref.get("accuracy_vs_torch_fp32")
+        if acc:
+            lines.append("")
+            lines.append("Against PyTorch fp32 logits: " + "; ".join(
+                f"{LABELS.get(n, n)} max |Δlogit| {a['max_abs_logit_diff']:.2g}, "
+                f"Spearman {a['spearman']:.4f}" for n, a in acc.items()))
         lines.append("")
         results["models"][name] = {"table": table, "rerank": rr, "rerank_bf16": bf,
                                    "reference": ref}

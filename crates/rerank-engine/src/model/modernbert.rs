@@ -31,7 +31,7 @@ use crate::error::{EngineError, Result};
 use crate::tokenize::PairFormat;
 use crate::weights::Weights;
 use rerank_kernels::activation::glu;
-use rerank_kernels::linear::{row_tile, MAX_ROW_BLOCK};
+
 use rerank_kernels::norm::add_assign;
 use rerank_kernels::{
     embed, Activation, Attention, AttentionMask, HeadLayout, LayerNorm, Linear, Parallelism,
@@ -499,17 +499,8 @@ impl ModernBertBody {
     fn post_attention(&self, layer: &Layer, x: &mut [f32], ctx: &[f32], par: Parallelism) {
         let (h, inter) = (self.hidden, self.intermediate);
         let rows = x.len() / h;
-        let threads = rayon::current_num_threads();
-        let mr = row_tile();
         let parallel = par.is_parallel();
-        let rb = if parallel {
-            rows.div_ceil(2 * threads)
-                .div_ceil(mr)
-                .saturating_mul(mr)
-                .clamp(mr, MAX_ROW_BLOCK)
-        } else {
-            MAX_ROW_BLOCK
-        };
+        let rb = super::parallel::row_block(rows, par);
         let serial = Parallelism::Serial;
         let block = |(xb, cb): (&mut [f32], &[f32])| {
             let r = xb.len() / h;

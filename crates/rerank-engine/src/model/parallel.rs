@@ -60,6 +60,22 @@ pub(crate) fn for_each_group<R: Send>(
         .collect()
 }
 
+/// Rows per block of a layer's row-blocked tail (attention output, residual, norm and MLP,
+/// each block's intermediate activations kept in its thread's cache): with `par` parallel,
+/// about two blocks per thread, a multiple of the GEMM's row tile, at most
+/// [`MAX_ROW_BLOCK`]; serial, [`MAX_ROW_BLOCK`].
+pub(crate) fn row_block(rows: usize, par: Parallelism) -> usize {
+    if !par.is_parallel() {
+        return MAX_ROW_BLOCK;
+    }
+    let threads = rayon::current_num_threads();
+    let mr = rerank_kernels::linear::row_tile();
+    rows.div_ceil(2 * threads)
+        .div_ceil(mr)
+        .saturating_mul(mr)
+        .clamp(mr, MAX_ROW_BLOCK)
+}
+
 /// Cuts `seqs` into runs of consecutive sequences, each closed once it holds `target_rows`
 /// rows (lowered to `1/min_groups` of all rows when that is smaller), and always keeping at
 /// least `min_groups` runs when there are that many sequences (each run is one parallel
