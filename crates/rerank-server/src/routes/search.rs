@@ -23,32 +23,76 @@ use rerank_retrieval::compression::mark_first_stage;
 use rerank_retrieval::index::Index;
 use rerank_retrieval::retriever::reciprocal_rank_fusion;
 use rerank_retrieval::{DenseRetriever, Document};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 use super::{
     answer, blocking, check_query, on_inference_thread, predict, tokenize_pairs, Truncation,
 };
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::openapi::ModelErrors;
 use crate::state::AppState;
 
 /// The RRF constant of the hybrid first stage (as `HybridRetriever::dense_bm25`).
 const RRF_K: f32 = 60.0;
 
 /// The body of `/search`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct SearchRequest {
+    /// The query (not empty).
+    #[schema(min_length = 1)]
     pub query: String,
     /// First-stage candidates (≥ 1; clamped to the passages in the index). Default 20.
     #[serde(default)]
+    #[schema(minimum = 1, default = 20)]
     pub top_k: Option<i64>,
     /// Documents kept after reranking (≥ 1; clamped to `top_k`). Default 3.
     #[serde(default)]
+    #[schema(minimum = 1, default = 3)]
     pub top_n: Option<i64>,
     /// `dense` (default), `bm25` or `hybrid`.
     #[serde(default)]
+    #[schema(default = "dense", example = "hybrid")]
     pub retriever: Option<String>,
+}
+
+/// One reranked document of the `/search` answer. Fields in alphabetical order, the order
+/// this route has always written them in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchHit {
+    /// The passage id.
+    pub id: String,
+    /// The passage's metadata, with the first stage's `retriever`, `first_stage_rank` and
+    /// `first_stage_score` and the reranker's `relevance_score` and `relevance_logit`.
+    #[schema(value_type = Object)]
+    pub metadata: Map<String, Value>,
+    /// The reranker's relevance score (written as the f64 of the f32).
+    pub relevance_score: f64,
+    /// The passage text.
+    pub text: String,
+    /// `true` when the (query, passage) pair was cut to the reranker's max length; absent
+    /// otherwise.
+    #[serde(skip_serializing_if = "super::tei::is_false")]
+    #[schema(default = false)]
+    pub truncated: bool,
+}
+
+/// The `/search` answer. Fields in alphabetical order, the order this route has always
+/// written them in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResponse {
+    /// The `top_n` documents, by descending relevance.
+    pub documents: Vec<SearchHit>,
+    /// The query.
+    pub query: String,
+    /// The first stage used.
+    pub retriever: String,
+    /// The first-stage candidates asked for (after clamping to the index).
+    pub top_k: usize,
+    /// The documents kept (after clamping to `top_k`).
+    pub top_n: usize,
 }
 
 fn positive(name: &str, v: Option<i64>, default: usize) -> Result<usize, ApiError> {
@@ -148,6 +192,18 @@ async fn bm25(
 /// Errors: 424 without an index, a reranker, or (dense/hybrid) an embedder; 422 for an empty
 /// query, `top_k`/`top_n` < 1 or an unknown retriever; 413 for a query over
 /// `--max-input-chars`.
+#[utoipa::path(
+    post,
+    path = "/search",
+    tag = "search",
+    summary = "Two-stage search over the loaded index",
+    request_body = SearchRequest,
+    responses(
+        (status = 200, description = "the reranked documents", body = SearchResponse,
+            headers(("x-truncated-inputs" = usize, description = "candidates truncated to the reranker's max length"))),
+        ModelErrors
+    )
+)]
 pub async fn search(
     State(state): State<Arc<AppState>>,
     ApiJson(req): ApiJson<SearchRequest>,
@@ -192,7 +248,7 @@ pub async fn search(
     };
     mark_first_stage(&mut candidates);
     let mut truncated = 0;
-    let mut out: Vec<Value> = Vec::new();
+    let mut out: Vec<SearchHit> = Vec::new();
     if !candidates.is_empty() {
         let texts: Vec<String> = candidates.iter().map(|d| d.text.clone()).collect();
         let items = tokenize_pairs(&state, query, texts, Truncation::Truncate, None).await?;
@@ -209,24 +265,21 @@ pub async fn search(
                 .insert("relevance_score".into(), Value::from(r.score));
             d.metadata
                 .insert("relevance_logit".into(), Value::from(r.logit));
-            let mut v = json!({
-                "id": d.id,
-                "text": d.text,
-                "relevance_score": r.score,
-                "metadata": d.metadata,
+            out.push(SearchHit {
+                id: d.id,
+                metadata: d.metadata,
+                relevance_score: f64::from(r.score),
+                text: d.text,
+                truncated: cut.get(r.index).copied().unwrap_or(false),
             });
-            if cut.get(r.index).copied().unwrap_or(false) {
-                v["truncated"] = json!(true);
-            }
-            out.push(v);
         }
     }
-    let body = json!({
-        "query": req.query,
-        "retriever": kind,
-        "top_k": top_k,
-        "top_n": top_n,
-        "documents": out,
-    });
+    let body = SearchResponse {
+        documents: out,
+        query: req.query,
+        retriever: kind,
+        top_k,
+        top_n,
+    };
     Ok(answer(&state, truncated, body))
 }
