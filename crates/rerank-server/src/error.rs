@@ -230,8 +230,18 @@ impl From<rerank_engine::EngineError> for ApiError {
 }
 
 impl From<rerank_retrieval::RetrievalError> for ApiError {
+    /// 424 `backend`, except the server's own errors raised inside a first stage (its
+    /// [`QueryEmbedder`](rerank_retrieval::QueryEmbedder)), which come back unchanged.
     fn from(e: rerank_retrieval::RetrievalError) -> Self {
-        ApiError::Backend(e.to_string())
+        match e {
+            rerank_retrieval::RetrievalError::QueryEmbedder(inner) => {
+                match inner.downcast::<ApiError>() {
+                    Ok(api) => *api,
+                    Err(other) => ApiError::Backend(other.to_string()),
+                }
+            }
+            other => ApiError::Backend(other.to_string()),
+        }
     }
 }
 

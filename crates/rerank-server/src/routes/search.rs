@@ -3,16 +3,18 @@
 //! library's `ContextualCompressionRetriever` (first-stage rank and score, then the
 //! `CrossEncoderReranker`'s `relevance_score` / `relevance_logit` in each document's metadata).
 //!
-//! Unlike the library pipeline, the steps are spread so that a long query cannot stall other
-//! requests: the query is tokenized once per model on the blocking pool (under the
-//! tokenization budget), the dense query embedding is the only work run on the inference
-//! thread for the first stage, HNSW / BM25 lookups run on the blocking pool, and the
+//! The first stage is the one `rerank-retrieval` builds for the CLI and the Python package
+//! ([`build_retriever_with`]); the server only chooses where its steps run, so that a long
+//! query cannot stall other requests: the whole first stage runs on the blocking pool (HNSW /
+//! BM25 lookups, and the query's tokenization under the tokenization budget), the dense query
+//! embedding is the only work sent to the inference thread ([`QueryEmbedder`]), and the
 //! `(query, candidate)` pairs are scored through the batcher like any `/rerank` request.
 //!
 //! `top_k` is clamped to the number of passages in the index (and `top_n` to `top_k`), so no
 //! user number reaches usearch's or tantivy's allocations; the answer reports the values used.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::State;
 use axum::response::Response;
@@ -20,23 +22,21 @@ use rerank_engine::score;
 use rerank_engine::tokenize::Encoded;
 use rerank_engine::Embedder;
 use rerank_retrieval::compression::mark_first_stage;
-use rerank_retrieval::index::Index;
-use rerank_retrieval::retriever::reciprocal_rank_fusion;
-use rerank_retrieval::{DenseRetriever, Document};
+use rerank_retrieval::{
+    build_retriever_with, Document, QueryEmbedder, RetrievalError, RetrieverKind,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use tokio::runtime::Handle;
+use tokio::sync::watch;
 use utoipa::ToSchema;
 
-use super::{
-    answer, blocking, check_query, on_inference_thread, predict, tokenize_pairs, Truncation,
-};
+use super::{answer, check_query, on_inference_thread, predict, tokenize_pairs, Truncation};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::metrics::Hist;
 use crate::openapi::ModelErrors;
 use crate::state::AppState;
-
-/// The RRF constant of the hybrid first stage (as `HybridRetriever::dense_bm25`).
-const RRF_K: f32 = 60.0;
 
 /// The body of `/search`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -124,63 +124,58 @@ fn encode_query(embedder: &Embedder, query: &str) -> Result<(Vec<Encoded>, usize
     Ok((encoded, skip))
 }
 
-fn documents(index: &Index, hits: Vec<(usize, f32)>) -> Vec<Document> {
-    hits.into_iter()
-        .filter(|&(ordinal, _)| ordinal < index.len())
-        .map(|(ordinal, score)| {
-            let mut d = index.passage(ordinal).clone();
-            d.score = score;
-            d
+/// The server's [`QueryEmbedder`] for the dense first stage that `rerank-retrieval` builds: it
+/// tokenizes the query on the calling thread (a blocking-pool thread, under the tokenization
+/// budget) and runs only the model on the inference thread, so that a long query cannot stall
+/// other requests. Its errors are the server's own (an [`ApiError`] inside
+/// [`RetrievalError::QueryEmbedder`]).
+struct ServerQueryEmbedder {
+    state: Arc<AppState>,
+    runtime: Handle,
+    /// Closed when the request is dropped (the client went away): the embedding is then not
+    /// run, as for any queued work.
+    alive: watch::Sender<()>,
+}
+
+impl ServerQueryEmbedder {
+    fn run(&self, embedder: &Arc<Embedder>, query: &str) -> Result<Vec<f32>, ApiError> {
+        let state = &self.state;
+        let budget = self
+            .runtime
+            .block_on(state.tokenization_budget(query.len()))?;
+        let start = Instant::now();
+        let (encoded, skip) = encode_query(embedder, query)?;
+        drop(budget);
+        state
+            .metrics
+            .observe_duration(Hist::Tokenization, start.elapsed());
+        let model = embedder.clone();
+        let embedding = on_inference_thread(state, move || {
+            model
+                .embed_batch(&encoded, skip)
+                .map_err(ApiError::from)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| ApiError::Internal("the embedder returned no vector".into()))
+        });
+        self.runtime.block_on(async {
+            tokio::select! {
+                out = embedding => out,
+                _ = self.alive.closed() => Err(ApiError::Internal("the request was dropped".into())),
+            }
         })
-        .collect()
+    }
 }
 
-/// The dense first stage: query embedding on the inference thread, HNSW on the blocking pool.
-async fn dense(
-    state: &Arc<AppState>,
-    index: Arc<Index>,
-    embedder: Arc<Embedder>,
-    query: String,
-    k: usize,
-) -> Result<Vec<Document>, ApiError> {
-    let budget = state.tokenization_budget(query.len()).await?;
-    let model = embedder.clone();
-    let (encoded, skip) = blocking(state, move || {
-        let _budget = budget;
-        encode_query(&model, &query)
-    })
-    .await?;
-    let mut vector = on_inference_thread(state, move || {
-        embedder
-            .embed_batch(&encoded, skip)
-            .map_err(ApiError::from)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| ApiError::Internal("the embedder returned no vector".into()))
-    })
-    .await?;
-    rerank_engine::pooling::normalize(&mut vector);
-    blocking(state, move || {
-        let hits = index.search_dense(&vector, k)?;
-        Ok(documents(&index, hits))
-    })
-    .await
-}
-
-/// The BM25 first stage, on the blocking pool.
-async fn bm25(
-    state: &Arc<AppState>,
-    index: Arc<Index>,
-    query: String,
-    k: usize,
-) -> Result<Vec<Document>, ApiError> {
-    let budget = state.tokenization_budget(query.len()).await?;
-    blocking(state, move || {
-        let _budget = budget;
-        let hits = index.search_bm25(&query, k)?;
-        Ok(documents(&index, hits))
-    })
-    .await
+impl QueryEmbedder for ServerQueryEmbedder {
+    fn embed_query(
+        &self,
+        embedder: &Arc<Embedder>,
+        query: &str,
+    ) -> rerank_retrieval::Result<Vec<f32>> {
+        self.run(embedder, query)
+            .map_err(|e| RetrievalError::QueryEmbedder(Box::new(e)))
+    }
 }
 
 /// `POST /search` → `{query, retriever, top_k, top_n, documents: [{id, text, metadata,
@@ -216,35 +211,40 @@ pub async fn search(
     state.check_input_chars(&req.query, "query")?;
     let top_k = positive("top_k", req.top_k, 20)?.min(index.len());
     let top_n = positive("top_n", req.top_n, 3)?.min(top_k.max(1));
-    let kind = req.retriever.clone().unwrap_or_else(|| "dense".into());
-    let embedder = match kind.as_str() {
-        "bm25" => None,
-        "dense" | "hybrid" => {
-            let embedder = state.embedder()?.model.clone();
-            // Refuses an embedder other than the one that built the index.
-            DenseRetriever::new(index.clone(), embedder.clone())?;
-            Some(embedder)
-        }
-        other => {
-            return Err(ApiError::Validation(format!(
-                "`retriever` must be dense, bm25 or hybrid, got {other:?}"
-            )))
-        }
+    let kind = match req.retriever.as_deref() {
+        None => RetrieverKind::Dense,
+        Some(name) => name.parse::<RetrieverKind>().map_err(|_| {
+            ApiError::Validation(format!(
+                "`retriever` must be dense, bm25 or hybrid, got {name:?}"
+            ))
+        })?,
     };
+    let embedder = if kind.needs_embedder() {
+        Some(state.embedder()?.model.clone())
+    } else {
+        None
+    };
+    let (alive, request_alive) = watch::channel(());
+    let query_embedder = Arc::new(ServerQueryEmbedder {
+        state: state.clone(),
+        runtime: Handle::current(),
+        alive,
+    });
+    // Refuses an embedder other than the one that built the index (424), before admission.
+    let first_stage = build_retriever_with(kind, index, embedder, false, query_embedder)?;
     let _permit = state.admit()?;
     let query = req.query.clone();
     let mut candidates = if top_k == 0 {
         Vec::new()
     } else {
-        match (kind.as_str(), embedder) {
-            ("dense", Some(e)) => dense(&state, index.clone(), e, query.clone(), top_k).await?,
-            ("hybrid", Some(e)) => {
-                let d = dense(&state, index.clone(), e, query.clone(), top_k).await?;
-                let b = bm25(&state, index.clone(), query.clone(), top_k).await?;
-                reciprocal_rank_fusion(vec![(d, 1.0), (b, 1.0)], RRF_K, top_k)
-            }
-            _ => bm25(&state, index.clone(), query.clone(), top_k).await?,
-        }
+        // HNSW / BM25 lookups and the query's tokenization on the blocking pool; the query
+        // embedding alone on the inference thread (see `ServerQueryEmbedder`).
+        let q = query.clone();
+        let found = tokio::task::spawn_blocking(move || first_stage.retrieve(&q, top_k))
+            .await
+            .map_err(|e| ApiError::Internal(format!("first-stage task failed: {e}")))?;
+        drop(request_alive);
+        found?
     };
     mark_first_stage(&mut candidates);
     let mut truncated = 0;
@@ -277,7 +277,7 @@ pub async fn search(
     let body = SearchResponse {
         documents: out,
         query: req.query,
-        retriever: kind,
+        retriever: kind.name().to_string(),
         top_k,
         top_n,
     };
