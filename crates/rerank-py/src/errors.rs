@@ -80,7 +80,9 @@ pub fn retrieval_error(e: &RetrievalError) -> PyErr {
         RetrievalError::BadInput { .. }
         | RetrievalError::EmbedderMismatch { .. }
         | RetrievalError::InvalidArgument(_) => PyValueError::new_err(msg),
-        RetrievalError::FullText(_) | RetrievalError::Vector(_) => PyRuntimeError::new_err(msg),
+        RetrievalError::FullText(_)
+        | RetrievalError::Vector(_)
+        | RetrievalError::QueryEmbedder(_) => PyRuntimeError::new_err(msg),
     }
 }
 

@@ -48,6 +48,11 @@ pub enum RetrievalError {
     /// An invalid argument (e.g. `top_n` = 0, chunk overlap ≥ chunk size).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+
+    /// A caller's [`QueryEmbedder`](crate::retriever::QueryEmbedder) failed; the caller's own
+    /// error is kept (and can be downcast back) so that it reaches its user unchanged.
+    #[error("{0}")]
+    QueryEmbedder(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Result alias of the retrieval crate.

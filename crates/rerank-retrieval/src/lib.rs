@@ -20,7 +20,8 @@ pub use compression::{ContextualCompressionRetriever, CrossEncoderReranker, Docu
 pub use document::Document;
 pub use error::{Result, RetrievalError};
 pub use retriever::{
-    build_retriever, Bm25Retriever, DenseRetriever, HybridRetriever, Retriever, RetrieverKind,
+    build_retriever, build_retriever_with, Bm25Retriever, DenseRetriever, DirectQueryEmbedder,
+    HybridRetriever, QueryEmbedder, Retriever, RetrieverKind,
 };
 
 /// Counts the tokens of a text, as the embedder's tokenizer would (without special tokens).

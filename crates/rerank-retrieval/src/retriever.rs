@@ -31,6 +31,27 @@ fn documents(index: &Index, hits: Vec<(usize, f32)>) -> Vec<Document> {
         .collect()
 }
 
+/// How a dense first stage turns the query into a vector. [`DirectQueryEmbedder`] calls
+/// [`Embedder::embed_query`] on the calling thread (the CLI, the Python package); the server
+/// does the same work spread over its threads (tokenization on its blocking pool, the model on
+/// its inference thread).
+pub trait QueryEmbedder: Send + Sync {
+    /// The query's embedding, as [`Embedder::embed_query`] gives it (query prompt applied, not
+    /// normalised: [`DenseRetriever`] normalises it). A caller's own error goes in
+    /// [`RetrievalError::QueryEmbedder`].
+    fn embed_query(&self, embedder: &Arc<Embedder>, query: &str) -> Result<Vec<f32>>;
+}
+
+/// [`Embedder::embed_query`] on the calling thread.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DirectQueryEmbedder;
+
+impl QueryEmbedder for DirectQueryEmbedder {
+    fn embed_query(&self, embedder: &Arc<Embedder>, query: &str) -> Result<Vec<f32>> {
+        Ok(embedder.embed_query(query)?)
+    }
+}
+
 /// Embeds the query with the index's bi-encoder and searches the HNSW graph
 /// (or every vector when `exact`). `score` = cosine similarity.
 pub struct DenseRetriever {
@@ -38,6 +59,8 @@ pub struct DenseRetriever {
     pub embedder: Arc<Embedder>,
     /// Brute-force search instead of HNSW (small collections, recall checks).
     pub exact: bool,
+    /// How the query is embedded; [`DirectQueryEmbedder`] unless told otherwise.
+    pub query_embedder: Arc<dyn QueryEmbedder>,
 }
 
 impl DenseRetriever {
@@ -52,13 +75,14 @@ impl DenseRetriever {
             index,
             embedder,
             exact: false,
+            query_embedder: Arc::new(DirectQueryEmbedder),
         })
     }
 }
 
 impl Retriever for DenseRetriever {
     fn retrieve(&self, query: &str, k: usize) -> Result<Vec<Document>> {
-        let mut q = self.embedder.embed_query(query)?;
+        let mut q = self.query_embedder.embed_query(&self.embedder, query)?;
         rerank_engine::pooling::normalize(&mut q);
         let hits = if self.exact {
             self.index.search_exact(&q, k)?
@@ -220,6 +244,19 @@ pub fn build_retriever(
     embedder: Option<Arc<Embedder>>,
     exact: bool,
 ) -> Result<Box<dyn Retriever>> {
+    build_retriever_with(kind, index, embedder, exact, Arc::new(DirectQueryEmbedder))
+}
+
+/// [`build_retriever`] with the dense search embedding the query through `query_embedder`
+/// (the server's, which runs the model on its inference thread). Errors: as
+/// [`build_retriever`].
+pub fn build_retriever_with(
+    kind: RetrieverKind,
+    index: Arc<Index>,
+    embedder: Option<Arc<Embedder>>,
+    exact: bool,
+    query_embedder: Arc<dyn QueryEmbedder>,
+) -> Result<Box<dyn Retriever>> {
     if kind == RetrieverKind::Bm25 {
         return Ok(Box::new(Bm25Retriever { index }));
     }
@@ -228,6 +265,7 @@ pub fn build_retriever(
     })?;
     let mut dense = DenseRetriever::new(index.clone(), embedder)?;
     dense.exact = exact;
+    dense.query_embedder = query_embedder;
     Ok(match kind {
         RetrieverKind::Dense => Box::new(dense),
         _ => Box::new(HybridRetriever::dense_bm25(dense, Bm25Retriever { index })),

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// A failed request. The status code and `error_type` string it maps to:
 ///
@@ -88,12 +89,46 @@ pub enum ApiError {
 }
 
 /// The JSON body of every error response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// Human-readable message (names the field or document index at fault).
+    #[schema(example = "`query` must not be empty")]
     pub error: String,
     /// Machine-readable kind, see [`ApiError`].
+    #[schema(value_type = ErrorType)]
     pub error_type: &'static str,
+}
+
+/// The `error_type` strings, for the OpenAPI schema of [`ErrorBody`] (the body itself carries
+/// [`ApiError::error_type`]).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // Only its schema is used.
+pub enum ErrorType {
+    /// 422 and the other refused inputs (413 too many documents, 400, 414, 415, 431).
+    Validation,
+    /// 413: body or text over a size limit.
+    PayloadTooLarge,
+    /// 429.
+    Overloaded,
+    /// 424: no model or index for the route.
+    ModelUnavailable,
+    /// 424: the model failed on this input.
+    Backend,
+    /// 401.
+    Unauthorized,
+    /// 404.
+    NotFound,
+    /// 405.
+    MethodNotAllowed,
+    /// 408.
+    RequestTimeout,
+    /// 504.
+    Timeout,
+    /// 503.
+    Unhealthy,
+    /// 500.
+    Internal,
 }
 
 impl ApiError {
@@ -195,8 +230,18 @@ impl From<rerank_engine::EngineError> for ApiError {
 }
 
 impl From<rerank_retrieval::RetrievalError> for ApiError {
+    /// 424 `backend`, except the server's own errors raised inside a first stage (its
+    /// [`QueryEmbedder`](rerank_retrieval::QueryEmbedder)), which come back unchanged.
     fn from(e: rerank_retrieval::RetrievalError) -> Self {
-        ApiError::Backend(e.to_string())
+        match e {
+            rerank_retrieval::RetrievalError::QueryEmbedder(inner) => {
+                match inner.downcast::<ApiError>() {
+                    Ok(api) => *api,
+                    Err(other) => ApiError::Backend(other.to_string()),
+                }
+            }
+            other => ApiError::Backend(other.to_string()),
+        }
     }
 }
 

@@ -43,8 +43,7 @@ use std::sync::Arc;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::Router;
+use axum::{Extension, Router};
 
 pub use error::{ApiError, ServerError};
 pub use state::{AppState, Models, Named, ServerConfig};
@@ -61,26 +60,17 @@ async fn count_requests(State(state): State<Arc<AppState>>, req: Request, next: 
     response
 }
 
-/// The router with every route of [`openapi::ROUTES`], the body limit, the API key check,
-/// request counting, and the HTTP-layer guards of [`layers`] (outermost first): JSON bodies on
-/// every error, panics → 500 `internal`, the `request_timeout` deadline (504 `timeout`), the
-/// request-target and header size limits (414 / 431), the body timeout (408).
+/// The router with every route of [`openapi::api_router`] (which also yields the OpenAPI
+/// document served at `/openapi.json`), the body limit, the API key check, request counting,
+/// and the HTTP-layer guards of [`layers`] (outermost first): JSON bodies on every error,
+/// panics → 500 `internal`, the `request_timeout` deadline (504 `timeout`), the request-target
+/// and header size limits (414 / 431), the body timeout (408).
 pub fn router(state: Arc<AppState>) -> Router {
-    use routes::{cohere, openai, ops, search, tei};
-    let app = Router::new()
-        .route("/rerank", post(tei::rerank))
-        .route("/embed", post(tei::embed_route))
-        .route("/predict", post(tei::predict_route))
-        .route("/v1/rerank", post(cohere::rerank_v1))
-        .route("/v2/rerank", post(cohere::rerank_v2))
-        .route("/v1/embeddings", post(openai::embeddings))
-        .route("/search", post(search::search))
-        .route("/health", get(ops::health))
-        .route("/info", get(ops::info))
-        .route("/metrics", get(ops::metrics))
-        .route("/openapi.json", get(ops::openapi))
-        .fallback(ops::not_found)
+    let (api, document) = openapi::api_router().split_for_parts();
+    let app = api
+        .fallback(routes::ops::not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(Arc::new(document)))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_api_key,

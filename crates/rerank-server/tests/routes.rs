@@ -425,13 +425,91 @@ async fn ops_routes_health_info_metrics_openapi() {
         .json()
         .await
         .unwrap();
-    for (method, path) in rerank_server::openapi::ROUTES {
+    assert_eq!(doc["openapi"], "3.1.0");
+    for (method, path) in [
+        ("post", "/rerank"),
+        ("post", "/v2/rerank"),
+        ("get", "/health"),
+    ] {
         assert!(doc["paths"][path][method].is_object(), "{method} {path}");
     }
     let r = c.get(s.at("/nope")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 404);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error_type"], "not_found");
+    s.shutdown().await;
+}
+
+/// The OpenAPI document and the router come from one list (`openapi::api_router`): the served
+/// document is that list's, every operation it names is answered by its handler (never the
+/// JSON 404 / 405 fallbacks), and every path answers 405 for every method it does not
+/// document, so a route on the router that is missing from the document fails here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_lists_exactly_the_routes_of_the_router() {
+    let s = Server::tiny(ServerConfig::default()).await;
+    let c = client();
+    let served: Value = c
+        .get(s.at("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let generated = serde_json::to_value(rerank_server::openapi::document()).unwrap();
+    assert_eq!(served, generated);
+    let paths = served["paths"].as_object().unwrap();
+    let mut operations = 0;
+    for (path, item) in paths {
+        let documented: Vec<&str> = item
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .filter(|k| ["get", "post", "put", "delete", "patch"].contains(k))
+            .collect();
+        for method in ["get", "post", "put", "delete", "patch"] {
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let r = c
+                .request(m, s.at(path))
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap();
+            let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+            if documented.contains(&method) {
+                operations += 1;
+                // `{}` is refused by the handler (422 naming a missing field) or answered.
+                assert!(
+                    status != 404 && status != 405,
+                    "{method} {path} is documented but not routed: {status} {body}"
+                );
+                assert_ne!(body["error_type"], "not_found", "{method} {path}");
+                assert_ne!(body["error_type"], "method_not_allowed", "{method} {path}");
+            } else {
+                assert_eq!(
+                    status, 405,
+                    "{method} {path} is routed but not documented: {body}"
+                );
+                assert_eq!(body["error_type"], "method_not_allowed");
+            }
+        }
+        // Every documented operation has its error schema and a 200 answer.
+        for method in &documented {
+            assert!(
+                item[method]["responses"]["200"].is_object(),
+                "{method} {path}"
+            );
+        }
+    }
+    assert_eq!(operations, 11, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(
+        served["components"]["schemas"]["ErrorBody"]["required"],
+        json!(["error", "error_type"])
+    );
     s.shutdown().await;
 }
 

@@ -20,6 +20,7 @@ use axum::response::Response;
 use rerank_engine::score;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use utoipa::ToSchema;
 
 use super::tei::is_false;
 use super::{
@@ -28,31 +29,42 @@ use super::{
 };
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::openapi::ModelErrors;
 use crate::state::AppState;
 
 /// A document as Cohere accepts it: a string or an object with a `text` field (other fields
 /// are kept and echoed back with `return_documents`).
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, ToSchema)]
 #[serde(untagged)]
 pub enum DocumentInput {
+    /// The document's text.
     Text(String),
+    /// An object with a string field `text`; other fields are echoed back.
+    #[schema(value_type = Object)]
     Object(Map<String, Value>),
 }
 
 /// The body of `/v1/rerank` and `/v2/rerank`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct CohereRerankRequest {
+    /// Accepted, ignored (the loaded reranker answers).
     #[serde(default)]
     pub model: Option<String>,
+    /// The query (not empty).
+    #[schema(min_length = 1)]
     pub query: String,
+    /// The documents to rank (up to `--max-cohere-documents`).
     pub documents: Vec<DocumentInput>,
     /// Results to return (≥ 1); default all. `top_k` is an alias (Voyage, Jina).
     #[serde(default, alias = "top_k")]
+    #[schema(minimum = 1)]
     pub top_n: Option<i64>,
+    /// Echo each document in its result. Default true on v1, false on v2.
     #[serde(default)]
     pub return_documents: Option<bool>,
     /// Truncate each document to about this many tokens (≥ 1).
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub max_tokens_per_doc: Option<i64>,
     /// Accepted for compatibility, ignored (one chunk per document).
     #[serde(default)]
@@ -67,25 +79,74 @@ pub struct CohereRerankRequest {
 }
 
 /// One ranked result.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CohereResult {
+    /// Position of the document in the request's `documents`.
     pub index: usize,
+    /// Sigmoid of the reranker's logit.
     pub relevance_score: f64,
-    /// Present only with `return_documents: true` (never `null`).
+    /// Present only with `return_documents: true` (never `null`): `{text}` for a string
+    /// document, the object as sent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub document: Option<Value>,
     /// `true` when the document was cut (to the model's max length or `max_tokens_per_doc`);
     /// absent otherwise.
     #[serde(skip_serializing_if = "is_false")]
+    #[schema(default = false)]
     pub truncated: bool,
 }
 
 /// The answer: `{id, results, meta}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CohereRerankResponse {
+    /// A unique id of this answer.
     pub id: String,
+    /// The `top_n` best documents by descending relevance.
     pub results: Vec<CohereResult>,
-    pub meta: Value,
+    /// Version, billing and token counts, and the truncation report.
+    pub meta: CohereMeta,
+}
+
+/// `meta.api_version`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiVersion {
+    /// `1` or `2`, the route's version.
+    pub version: &'static str,
+}
+
+/// `meta.billed_units`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BilledUnits {
+    /// Always 1 (as Cohere bills one search unit per request).
+    pub search_units: u32,
+}
+
+/// `meta.tokens`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MetaTokens {
+    /// Tokens of all (query, document) pairs, special tokens included.
+    pub input_tokens: usize,
+    /// Always 0.
+    pub output_tokens: usize,
+}
+
+/// `meta` of the answer. Fields in alphabetical order, the order this route has always
+/// written them in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CohereMeta {
+    /// The route's API version.
+    pub api_version: ApiVersion,
+    /// Billing, as Cohere.
+    pub billed_units: BilledUnits,
+    /// Token counts.
+    pub tokens: MetaTokens,
+    /// Documents cut to fit; present only when some were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated_inputs: Option<usize>,
+    /// One message when documents were cut; present only then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<Vec<String>>,
 }
 
 fn request_id() -> String {
@@ -156,19 +217,19 @@ async fn rerank(
         .collect::<Result<_, _>>()?;
     check_pair_chars(&state, &req.query, &texts, "documents")?;
     let return_documents = req.return_documents.unwrap_or(version == "1");
-    let meta = |tokens: usize, truncated: usize| {
-        let mut m = json!({
-            "api_version": {"version": version},
-            "billed_units": {"search_units": 1},
-            "tokens": {"input_tokens": tokens, "output_tokens": 0}
-        });
-        if truncated > 0 {
-            m["truncated_inputs"] = json!(truncated);
-            m["warnings"] = json!([format!(
+    let meta = |tokens: usize, truncated: usize| CohereMeta {
+        api_version: ApiVersion { version },
+        billed_units: BilledUnits { search_units: 1 },
+        tokens: MetaTokens {
+            input_tokens: tokens,
+            output_tokens: 0,
+        },
+        truncated_inputs: (truncated > 0).then_some(truncated),
+        warnings: (truncated > 0).then(|| {
+            vec![format!(
                 "{truncated} of the documents were truncated to fit the model's max length"
-            )]);
-        }
-        m
+            )]
+        }),
     };
     if texts.is_empty() {
         let body = CohereRerankResponse {
@@ -208,6 +269,18 @@ async fn rerank(
 }
 
 /// `POST /v1/rerank` (Cohere v1; `return_documents` defaults to true).
+#[utoipa::path(
+    post,
+    path = "/v1/rerank",
+    tag = "cohere",
+    summary = "Rerank documents (Cohere v1)",
+    request_body = CohereRerankRequest,
+    responses(
+        (status = 200, description = "the best documents by descending relevance", body = CohereRerankResponse,
+            headers(("x-truncated-inputs" = usize, description = "documents truncated to fit"))),
+        ModelErrors
+    )
+)]
 pub async fn rerank_v1(
     State(state): State<Arc<AppState>>,
     ApiJson(req): ApiJson<CohereRerankRequest>,
@@ -216,6 +289,18 @@ pub async fn rerank_v1(
 }
 
 /// `POST /v2/rerank` (Cohere v2; `return_documents` defaults to false).
+#[utoipa::path(
+    post,
+    path = "/v2/rerank",
+    tag = "cohere",
+    summary = "Rerank documents (Cohere v2)",
+    request_body = CohereRerankRequest,
+    responses(
+        (status = 200, description = "the best documents by descending relevance", body = CohereRerankResponse,
+            headers(("x-truncated-inputs" = usize, description = "documents truncated to fit"))),
+        ModelErrors
+    )
+)]
 pub async fn rerank_v2(
     State(state): State<Arc<AppState>>,
     ApiJson(req): ApiJson<CohereRerankRequest>,

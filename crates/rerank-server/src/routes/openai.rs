@@ -11,37 +11,107 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::response::Response;
 use base64::Engine as _;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::tei::{l2_normalize, Inputs};
+use super::tei::{is_false, l2_normalize, Inputs};
 use super::{
     answer, check_text_chars, count_tokens, count_truncated, embed, tokenize_texts, Truncation,
 };
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::openapi::ModelErrors;
 use crate::state::AppState;
 
 /// The body of `/v1/embeddings`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct EmbeddingsRequest {
     /// A string or a list of strings.
     pub input: Inputs,
+    /// Echoed back as `model`; default the embedder's name.
     #[serde(default)]
     pub model: Option<String>,
     /// `float` (default) or `base64` (little-endian f32 bytes).
     #[serde(default)]
+    #[schema(example = "float")]
     pub encoding_format: Option<String>,
     /// Keep the first N dimensions (1 ≤ N ≤ the model's dims).
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub dimensions: Option<i64>,
     /// Accepted, ignored.
     #[serde(default)]
     pub user: Option<String>,
 }
 
+/// An embedding: floats, or their little-endian f32 bytes in base64.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Embedding {
+    /// `encoding_format: float` (each f32 written as its f64, as this route always has).
+    Float(Vec<f64>),
+    /// `encoding_format: base64`.
+    Base64(String),
+}
+
+/// One entry of `data`. Fields in alphabetical order, the order this route has always
+/// written them in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmbeddingData {
+    /// The embedding of the input.
+    pub embedding: Embedding,
+    /// Position of the input in the request.
+    pub index: usize,
+    /// Always `embedding`.
+    #[schema(example = "embedding")]
+    pub object: &'static str,
+    /// `true` when the input was cut to the model's max length; absent otherwise.
+    #[serde(skip_serializing_if = "is_false")]
+    #[schema(default = false)]
+    pub truncated: bool,
+}
+
+/// `usage` of the answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Usage {
+    /// Tokens of all inputs, special tokens included.
+    pub prompt_tokens: usize,
+    /// The same as `prompt_tokens`.
+    pub total_tokens: usize,
+    /// Inputs cut to the model's max length; present only when some were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated_inputs: Option<usize>,
+}
+
+/// The answer of `/v1/embeddings`, as OpenAI's. Fields in alphabetical order, the order this
+/// route has always written them in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmbeddingsResponse {
+    /// One entry per input, in input order.
+    pub data: Vec<EmbeddingData>,
+    /// The request's `model`, else the embedder's name.
+    pub model: String,
+    /// Always `list`.
+    #[schema(example = "list")]
+    pub object: &'static str,
+    /// Token counts.
+    pub usage: Usage,
+}
+
 /// `POST /v1/embeddings` → `{object: "list", data: [{object: "embedding", embedding, index}],
 /// model, usage: {prompt_tokens, total_tokens}}`.
+#[utoipa::path(
+    post,
+    path = "/v1/embeddings",
+    tag = "openai",
+    summary = "Embeddings (OpenAI)",
+    request_body = EmbeddingsRequest,
+    responses(
+        (status = 200, description = "one embedding per input", body = EmbeddingsResponse,
+            headers(("x-truncated-inputs" = usize, description = "inputs truncated to the model's max length"))),
+        ModelErrors
+    )
+)]
 pub async fn embeddings(
     State(state): State<Arc<AppState>>,
     ApiJson(req): ApiJson<EmbeddingsRequest>,
@@ -80,7 +150,7 @@ pub async fn embeddings(
     let cut: Vec<bool> = items.iter().map(|e| e.truncated).collect();
     let truncated = count_truncated(&items);
     let vectors = embed(&state, items).await?;
-    let data: Vec<Value> = vectors
+    let data: Vec<EmbeddingData> = vectors
         .into_iter()
         .enumerate()
         .map(|(index, mut v)| {
@@ -92,26 +162,27 @@ pub async fn embeddings(
             }
             let embedding = if base64 {
                 let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-                Value::from(base64::engine::general_purpose::STANDARD.encode(bytes))
+                Embedding::Base64(base64::engine::general_purpose::STANDARD.encode(bytes))
             } else {
-                json!(v)
+                Embedding::Float(v.into_iter().map(f64::from).collect())
             };
-            let mut item = json!({"object": "embedding", "embedding": embedding, "index": index});
-            if cut.get(index).copied().unwrap_or(false) {
-                item["truncated"] = json!(true);
+            EmbeddingData {
+                embedding,
+                index,
+                object: "embedding",
+                truncated: cut.get(index).copied().unwrap_or(false),
             }
-            item
         })
         .collect();
-    let mut usage = json!({"prompt_tokens": tokens, "total_tokens": tokens});
-    if truncated > 0 {
-        usage["truncated_inputs"] = json!(truncated);
-    }
-    let body = json!({
-        "object": "list",
-        "data": data,
-        "model": name,
-        "usage": usage
-    });
+    let body = EmbeddingsResponse {
+        data,
+        model: name,
+        object: "list",
+        usage: Usage {
+            prompt_tokens: tokens,
+            total_tokens: tokens,
+            truncated_inputs: (truncated > 0).then_some(truncated),
+        },
+    };
     Ok(answer(&state, truncated, body))
 }

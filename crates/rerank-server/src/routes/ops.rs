@@ -1,51 +1,169 @@
 //! Operations: `GET /health`, `GET /info`, `GET /metrics`, `GET /openapi.json`, and the JSON 404.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use axum::Json;
-use serde_json::{json, Value};
+use axum::{Extension, Json};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
+
+/// The `/health` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
 
 /// `GET /health` → 200 `{"status": "ok"}` while the inference thread accepts work. Never needs
 /// the API key.
-pub async fn health(State(_state): State<Arc<AppState>>) -> Json<Value> {
-    Json(json!({"status": "ok"}))
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "ops",
+    summary = "Liveness (no API key needed)",
+    security(()),
+    responses((status = 200, description = "the server is up", body = Health))
+)]
+pub async fn health(State(_state): State<Arc<AppState>>) -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// A loaded model in `/info`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelEntry {
+    /// The model's configuration: architecture, labels, `max_length`, dims, prompts, ...
+    #[schema(value_type = Object)]
+    pub info: Value,
+    /// The name given on the command line (folder or hub id).
+    pub name: String,
+}
+
+/// The loaded index in `/info`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IndexEntry {
+    /// The index folder.
+    #[schema(value_type = String)]
+    pub dir: PathBuf,
+    /// The name of the embedder that built it.
+    pub embedder: String,
+    /// Passages in the index.
+    pub passages: usize,
+}
+
+/// The server's limits in `/info` (the `rerank serve` flags).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Limits {
+    /// `--max-batch-tokens`.
+    pub max_batch_tokens: usize,
+    /// `--max-client-batch-size`.
+    pub max_client_batch_size: usize,
+    /// `--max-cohere-documents`.
+    pub max_cohere_documents: usize,
+    /// `--max-concurrent-requests`.
+    pub max_concurrent_requests: usize,
+    /// `--max-input-chars`.
+    pub max_input_chars: usize,
+    /// `--max-tokenization-bytes`.
+    pub max_tokenization_bytes: usize,
+    /// `--payload-limit` (bytes).
+    pub payload_limit: usize,
+}
+
+/// The `/info` answer. Fields are declared in the order they are written (alphabetical, as
+/// the server has always answered).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Info {
+    /// Whether the server needs an API key.
+    pub auth: bool,
+    /// The embedder, or `null`.
+    pub embedder: Option<ModelEntry>,
+    /// The index, or `null`.
+    pub index: Option<IndexEntry>,
+    /// The server's limits.
+    pub limits: Limits,
+    /// The reranker's max length in tokens (else the embedder's), or `null`.
+    pub max_input_length: Option<usize>,
+    /// The reranker, or `null`.
+    pub reranker: Option<ModelEntry>,
+    /// The server's version.
+    pub version: &'static str,
+}
+
+fn model_entry<T: Serialize>(name: &str, info: &T) -> Result<ModelEntry, ApiError> {
+    Ok(ModelEntry {
+        info: serde_json::to_value(info).map_err(|e| ApiError::Internal(e.to_string()))?,
+        name: name.to_string(),
+    })
 }
 
 /// `GET /info` → models (architecture, labels, max_length, dims, ...), limits and version.
-pub async fn info(State(state): State<Arc<AppState>>) -> Json<Value> {
+#[utoipa::path(
+    get,
+    path = "/info",
+    tag = "ops",
+    summary = "Models, max length, limits and version",
+    responses(
+        (status = 200, description = "info", body = Info),
+        (status = 401, description = "missing or wrong API key", body = ErrorBody)
+    )
+)]
+pub async fn info(State(state): State<Arc<AppState>>) -> Result<Json<Info>, ApiError> {
     let m = &state.models;
     let c = &state.config;
-    Json(json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "reranker": m.reranker.as_ref().map(|r| json!({"name": r.name, "info": r.model.info()})),
-        "embedder": m.embedder.as_ref().map(|e| json!({"name": e.name, "info": e.model.info()})),
-        "index": m.index.as_ref().map(|i| json!({
-            "dir": i.dir(),
-            "passages": i.len(),
-            "embedder": i.embedder().name,
-        })),
-        "max_input_length": m.reranker.as_ref().map(|r| r.model.info().max_length)
-            .or(m.embedder.as_ref().map(|e| e.model.info().max_length)),
-        "limits": {
-            "max_batch_tokens": c.max_batch_tokens,
-            "max_concurrent_requests": c.max_concurrent_requests,
-            "max_client_batch_size": c.max_client_batch_size,
-            "max_cohere_documents": c.max_cohere_documents,
-            "max_input_chars": c.max_input_chars,
-            "max_tokenization_bytes": c.max_tokenization_bytes,
-            "payload_limit": c.payload_limit,
+    Ok(Json(Info {
+        auth: c.api_key.is_some(),
+        embedder: m
+            .embedder
+            .as_ref()
+            .map(|e| model_entry(&e.name, e.model.info()))
+            .transpose()?,
+        index: m.index.as_ref().map(|i| IndexEntry {
+            dir: i.dir().to_path_buf(),
+            embedder: i.embedder().name.clone(),
+            passages: i.len(),
+        }),
+        limits: Limits {
+            max_batch_tokens: c.max_batch_tokens,
+            max_client_batch_size: c.max_client_batch_size,
+            max_cohere_documents: c.max_cohere_documents,
+            max_concurrent_requests: c.max_concurrent_requests,
+            max_input_chars: c.max_input_chars,
+            max_tokenization_bytes: c.max_tokenization_bytes,
+            payload_limit: c.payload_limit,
         },
-        "auth": c.api_key.is_some(),
+        max_input_length: m
+            .reranker
+            .as_ref()
+            .map(|r| r.model.info().max_length)
+            .or(m.embedder.as_ref().map(|e| e.model.info().max_length)),
+        reranker: m
+            .reranker
+            .as_ref()
+            .map(|r| model_entry(&r.name, r.model.info()))
+            .transpose()?,
+        version: env!("CARGO_PKG_VERSION"),
     }))
 }
 
 /// `GET /metrics` → Prometheus text format (see [`crate::metrics`]).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    summary = "Prometheus metrics",
+    responses(
+        (status = 200, description = "Prometheus text format, version 0.0.4", body = String, content_type = "text/plain"),
+        (status = 401, description = "missing or wrong API key", body = ErrorBody)
+    )
+)]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -53,9 +171,22 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     )
 }
 
-/// `GET /openapi.json` → the OpenAPI 3.1 description of every route.
-pub async fn openapi() -> Json<Value> {
-    Json(crate::openapi::document())
+/// `GET /openapi.json` → the OpenAPI 3.1 description of every route, as generated with the
+/// router ([`crate::openapi::api_router`]).
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "ops",
+    summary = "This document",
+    responses(
+        (status = 200, description = "OpenAPI 3.1", body = Object),
+        (status = 401, description = "missing or wrong API key", body = ErrorBody)
+    )
+)]
+pub async fn openapi(
+    Extension(document): Extension<Arc<utoipa::openapi::OpenApi>>,
+) -> Json<utoipa::openapi::OpenApi> {
+    Json(document.as_ref().clone())
 }
 
 /// Any unknown path → 404 JSON.

@@ -3,16 +3,18 @@
 //! library's `ContextualCompressionRetriever` (first-stage rank and score, then the
 //! `CrossEncoderReranker`'s `relevance_score` / `relevance_logit` in each document's metadata).
 //!
-//! Unlike the library pipeline, the steps are spread so that a long query cannot stall other
-//! requests: the query is tokenized once per model on the blocking pool (under the
-//! tokenization budget), the dense query embedding is the only work run on the inference
-//! thread for the first stage, HNSW / BM25 lookups run on the blocking pool, and the
+//! The first stage is the one `rerank-retrieval` builds for the CLI and the Python package
+//! ([`build_retriever_with`]); the server only chooses where its steps run, so that a long
+//! query cannot stall other requests: the whole first stage runs on the blocking pool (HNSW /
+//! BM25 lookups, and the query's tokenization under the tokenization budget), the dense query
+//! embedding is the only work sent to the inference thread ([`QueryEmbedder`]), and the
 //! `(query, candidate)` pairs are scored through the batcher like any `/rerank` request.
 //!
 //! `top_k` is clamped to the number of passages in the index (and `top_n` to `top_k`), so no
 //! user number reaches usearch's or tantivy's allocations; the answer reports the values used.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::State;
 use axum::response::Response;
@@ -20,35 +22,77 @@ use rerank_engine::score;
 use rerank_engine::tokenize::Encoded;
 use rerank_engine::Embedder;
 use rerank_retrieval::compression::mark_first_stage;
-use rerank_retrieval::index::Index;
-use rerank_retrieval::retriever::reciprocal_rank_fusion;
-use rerank_retrieval::{DenseRetriever, Document};
-use serde::Deserialize;
-use serde_json::{json, Value};
-
-use super::{
-    answer, blocking, check_query, on_inference_thread, predict, tokenize_pairs, Truncation,
+use rerank_retrieval::{
+    build_retriever_with, Document, QueryEmbedder, RetrievalError, RetrieverKind,
 };
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tokio::runtime::Handle;
+use tokio::sync::watch;
+use utoipa::ToSchema;
+
+use super::{answer, check_query, on_inference_thread, predict, tokenize_pairs, Truncation};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::metrics::Hist;
+use crate::openapi::ModelErrors;
 use crate::state::AppState;
 
-/// The RRF constant of the hybrid first stage (as `HybridRetriever::dense_bm25`).
-const RRF_K: f32 = 60.0;
-
 /// The body of `/search`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct SearchRequest {
+    /// The query (not empty).
+    #[schema(min_length = 1)]
     pub query: String,
     /// First-stage candidates (≥ 1; clamped to the passages in the index). Default 20.
     #[serde(default)]
+    #[schema(minimum = 1, default = 20)]
     pub top_k: Option<i64>,
     /// Documents kept after reranking (≥ 1; clamped to `top_k`). Default 3.
     #[serde(default)]
+    #[schema(minimum = 1, default = 3)]
     pub top_n: Option<i64>,
     /// `dense` (default), `bm25` or `hybrid`.
     #[serde(default)]
+    #[schema(default = "dense", example = "hybrid")]
     pub retriever: Option<String>,
+}
+
+/// One reranked document of the `/search` answer. Fields in alphabetical order, the order
+/// this route has always written them in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchHit {
+    /// The passage id.
+    pub id: String,
+    /// The passage's metadata, with the first stage's `retriever`, `first_stage_rank` and
+    /// `first_stage_score` and the reranker's `relevance_score` and `relevance_logit`.
+    #[schema(value_type = Object)]
+    pub metadata: Map<String, Value>,
+    /// The reranker's relevance score (written as the f64 of the f32).
+    pub relevance_score: f64,
+    /// The passage text.
+    pub text: String,
+    /// `true` when the (query, passage) pair was cut to the reranker's max length; absent
+    /// otherwise.
+    #[serde(skip_serializing_if = "super::tei::is_false")]
+    #[schema(default = false)]
+    pub truncated: bool,
+}
+
+/// The `/search` answer. Fields in alphabetical order, the order this route has always
+/// written them in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResponse {
+    /// The `top_n` documents, by descending relevance.
+    pub documents: Vec<SearchHit>,
+    /// The query.
+    pub query: String,
+    /// The first stage used.
+    pub retriever: String,
+    /// The first-stage candidates asked for (after clamping to the index).
+    pub top_k: usize,
+    /// The documents kept (after clamping to `top_k`).
+    pub top_n: usize,
 }
 
 fn positive(name: &str, v: Option<i64>, default: usize) -> Result<usize, ApiError> {
@@ -80,63 +124,58 @@ fn encode_query(embedder: &Embedder, query: &str) -> Result<(Vec<Encoded>, usize
     Ok((encoded, skip))
 }
 
-fn documents(index: &Index, hits: Vec<(usize, f32)>) -> Vec<Document> {
-    hits.into_iter()
-        .filter(|&(ordinal, _)| ordinal < index.len())
-        .map(|(ordinal, score)| {
-            let mut d = index.passage(ordinal).clone();
-            d.score = score;
-            d
+/// The server's [`QueryEmbedder`] for the dense first stage that `rerank-retrieval` builds: it
+/// tokenizes the query on the calling thread (a blocking-pool thread, under the tokenization
+/// budget) and runs only the model on the inference thread, so that a long query cannot stall
+/// other requests. Its errors are the server's own (an [`ApiError`] inside
+/// [`RetrievalError::QueryEmbedder`]).
+struct ServerQueryEmbedder {
+    state: Arc<AppState>,
+    runtime: Handle,
+    /// Closed when the request is dropped (the client went away): the embedding is then not
+    /// run, as for any queued work.
+    alive: watch::Sender<()>,
+}
+
+impl ServerQueryEmbedder {
+    fn run(&self, embedder: &Arc<Embedder>, query: &str) -> Result<Vec<f32>, ApiError> {
+        let state = &self.state;
+        let budget = self
+            .runtime
+            .block_on(state.tokenization_budget(query.len()))?;
+        let start = Instant::now();
+        let (encoded, skip) = encode_query(embedder, query)?;
+        drop(budget);
+        state
+            .metrics
+            .observe_duration(Hist::Tokenization, start.elapsed());
+        let model = embedder.clone();
+        let embedding = on_inference_thread(state, move || {
+            model
+                .embed_batch(&encoded, skip)
+                .map_err(ApiError::from)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| ApiError::Internal("the embedder returned no vector".into()))
+        });
+        self.runtime.block_on(async {
+            tokio::select! {
+                out = embedding => out,
+                _ = self.alive.closed() => Err(ApiError::Internal("the request was dropped".into())),
+            }
         })
-        .collect()
+    }
 }
 
-/// The dense first stage: query embedding on the inference thread, HNSW on the blocking pool.
-async fn dense(
-    state: &Arc<AppState>,
-    index: Arc<Index>,
-    embedder: Arc<Embedder>,
-    query: String,
-    k: usize,
-) -> Result<Vec<Document>, ApiError> {
-    let budget = state.tokenization_budget(query.len()).await?;
-    let model = embedder.clone();
-    let (encoded, skip) = blocking(state, move || {
-        let _budget = budget;
-        encode_query(&model, &query)
-    })
-    .await?;
-    let mut vector = on_inference_thread(state, move || {
-        embedder
-            .embed_batch(&encoded, skip)
-            .map_err(ApiError::from)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| ApiError::Internal("the embedder returned no vector".into()))
-    })
-    .await?;
-    rerank_engine::pooling::normalize(&mut vector);
-    blocking(state, move || {
-        let hits = index.search_dense(&vector, k)?;
-        Ok(documents(&index, hits))
-    })
-    .await
-}
-
-/// The BM25 first stage, on the blocking pool.
-async fn bm25(
-    state: &Arc<AppState>,
-    index: Arc<Index>,
-    query: String,
-    k: usize,
-) -> Result<Vec<Document>, ApiError> {
-    let budget = state.tokenization_budget(query.len()).await?;
-    blocking(state, move || {
-        let _budget = budget;
-        let hits = index.search_bm25(&query, k)?;
-        Ok(documents(&index, hits))
-    })
-    .await
+impl QueryEmbedder for ServerQueryEmbedder {
+    fn embed_query(
+        &self,
+        embedder: &Arc<Embedder>,
+        query: &str,
+    ) -> rerank_retrieval::Result<Vec<f32>> {
+        self.run(embedder, query)
+            .map_err(|e| RetrievalError::QueryEmbedder(Box::new(e)))
+    }
 }
 
 /// `POST /search` → `{query, retriever, top_k, top_n, documents: [{id, text, metadata,
@@ -148,6 +187,18 @@ async fn bm25(
 /// Errors: 424 without an index, a reranker, or (dense/hybrid) an embedder; 422 for an empty
 /// query, `top_k`/`top_n` < 1 or an unknown retriever; 413 for a query over
 /// `--max-input-chars`.
+#[utoipa::path(
+    post,
+    path = "/search",
+    tag = "search",
+    summary = "Two-stage search over the loaded index",
+    request_body = SearchRequest,
+    responses(
+        (status = 200, description = "the reranked documents", body = SearchResponse,
+            headers(("x-truncated-inputs" = usize, description = "candidates truncated to the reranker's max length"))),
+        ModelErrors
+    )
+)]
 pub async fn search(
     State(state): State<Arc<AppState>>,
     ApiJson(req): ApiJson<SearchRequest>,
@@ -160,39 +211,44 @@ pub async fn search(
     state.check_input_chars(&req.query, "query")?;
     let top_k = positive("top_k", req.top_k, 20)?.min(index.len());
     let top_n = positive("top_n", req.top_n, 3)?.min(top_k.max(1));
-    let kind = req.retriever.clone().unwrap_or_else(|| "dense".into());
-    let embedder = match kind.as_str() {
-        "bm25" => None,
-        "dense" | "hybrid" => {
-            let embedder = state.embedder()?.model.clone();
-            // Refuses an embedder other than the one that built the index.
-            DenseRetriever::new(index.clone(), embedder.clone())?;
-            Some(embedder)
-        }
-        other => {
-            return Err(ApiError::Validation(format!(
-                "`retriever` must be dense, bm25 or hybrid, got {other:?}"
-            )))
-        }
+    let kind = match req.retriever.as_deref() {
+        None => RetrieverKind::Dense,
+        Some(name) => name.parse::<RetrieverKind>().map_err(|_| {
+            ApiError::Validation(format!(
+                "`retriever` must be dense, bm25 or hybrid, got {name:?}"
+            ))
+        })?,
     };
+    let embedder = if kind.needs_embedder() {
+        Some(state.embedder()?.model.clone())
+    } else {
+        None
+    };
+    let (alive, request_alive) = watch::channel(());
+    let query_embedder = Arc::new(ServerQueryEmbedder {
+        state: state.clone(),
+        runtime: Handle::current(),
+        alive,
+    });
+    // Refuses an embedder other than the one that built the index (424), before admission.
+    let first_stage = build_retriever_with(kind, index, embedder, false, query_embedder)?;
     let _permit = state.admit()?;
     let query = req.query.clone();
     let mut candidates = if top_k == 0 {
         Vec::new()
     } else {
-        match (kind.as_str(), embedder) {
-            ("dense", Some(e)) => dense(&state, index.clone(), e, query.clone(), top_k).await?,
-            ("hybrid", Some(e)) => {
-                let d = dense(&state, index.clone(), e, query.clone(), top_k).await?;
-                let b = bm25(&state, index.clone(), query.clone(), top_k).await?;
-                reciprocal_rank_fusion(vec![(d, 1.0), (b, 1.0)], RRF_K, top_k)
-            }
-            _ => bm25(&state, index.clone(), query.clone(), top_k).await?,
-        }
+        // HNSW / BM25 lookups and the query's tokenization on the blocking pool; the query
+        // embedding alone on the inference thread (see `ServerQueryEmbedder`).
+        let q = query.clone();
+        let found = tokio::task::spawn_blocking(move || first_stage.retrieve(&q, top_k))
+            .await
+            .map_err(|e| ApiError::Internal(format!("first-stage task failed: {e}")))?;
+        drop(request_alive);
+        found?
     };
     mark_first_stage(&mut candidates);
     let mut truncated = 0;
-    let mut out: Vec<Value> = Vec::new();
+    let mut out: Vec<SearchHit> = Vec::new();
     if !candidates.is_empty() {
         let texts: Vec<String> = candidates.iter().map(|d| d.text.clone()).collect();
         let items = tokenize_pairs(&state, query, texts, Truncation::Truncate, None).await?;
@@ -209,24 +265,21 @@ pub async fn search(
                 .insert("relevance_score".into(), Value::from(r.score));
             d.metadata
                 .insert("relevance_logit".into(), Value::from(r.logit));
-            let mut v = json!({
-                "id": d.id,
-                "text": d.text,
-                "relevance_score": r.score,
-                "metadata": d.metadata,
+            out.push(SearchHit {
+                id: d.id,
+                metadata: d.metadata,
+                relevance_score: f64::from(r.score),
+                text: d.text,
+                truncated: cut.get(r.index).copied().unwrap_or(false),
             });
-            if cut.get(r.index).copied().unwrap_or(false) {
-                v["truncated"] = json!(true);
-            }
-            out.push(v);
         }
     }
-    let body = json!({
-        "query": req.query,
-        "retriever": kind,
-        "top_k": top_k,
-        "top_n": top_n,
-        "documents": out,
-    });
+    let body = SearchResponse {
+        documents: out,
+        query: req.query,
+        retriever: kind.name().to_string(),
+        top_k,
+        top_n,
+    };
     Ok(answer(&state, truncated, body))
 }

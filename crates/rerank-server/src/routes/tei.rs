@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::response::Response;
 use rerank_engine::score;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{
     answer, check_pair_chars, check_query, check_text_chars, count_truncated, embed, predict,
@@ -13,12 +14,17 @@ use super::{
 };
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::openapi::ModelErrors;
 use crate::state::AppState;
 
 /// `POST /rerank` body, as TEI.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RerankRequest {
+    /// The query (not empty).
+    #[schema(min_length = 1)]
     pub query: String,
+    /// The texts to rank against the query (at least one).
+    #[schema(min_items = 1)]
     pub texts: Vec<String>,
     /// Return the raw logit as `score` instead of its sigmoid. Default false.
     #[serde(default)]
@@ -31,6 +37,7 @@ pub struct RerankRequest {
     pub truncate: Option<bool>,
     /// `Right` (default) only; `Left` is refused with 422.
     #[serde(default)]
+    #[schema(example = "Right")]
     pub truncation_direction: Option<String>,
     /// Replaces the default instruction of an LLM reranker with a prompt template
     /// (Qwen3-Reranker); 422 for a model without one.
@@ -39,17 +46,20 @@ pub struct RerankRequest {
 }
 
 /// One entry of the `/rerank` answer (an array sorted by descending score).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Rank {
+    /// Position of the text in the request's `texts`.
     pub index: usize,
     /// Sigmoid of the logit (1 label) / softmax\[1\] (2 labels), or the raw logit with
     /// `raw_scores: true`.
     pub score: f32,
+    /// The text, with `return_text: true` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// `true` when the pair was cut to the model's max length (`truncate: true`); absent
     /// otherwise.
     #[serde(default, skip_serializing_if = "is_false")]
+    #[schema(default = false)]
     pub truncated: bool,
 }
 
@@ -83,6 +93,18 @@ pub(crate) fn truncation(
 /// Errors: 422 empty query / empty `texts` / over-long pair with `truncate: false` (unset);
 /// 413 too many texts (`--max-client-batch-size`) or a text over `--max-input-chars`; 424 no
 /// reranker or a non-finite logit; 429 overloaded.
+#[utoipa::path(
+    post,
+    path = "/rerank",
+    tag = "text-embeddings-inference",
+    summary = "Rerank texts against a query (TEI)",
+    request_body = RerankRequest,
+    responses(
+        (status = 200, description = "the texts by descending relevance", body = Vec<Rank>,
+            headers(("x-truncated-inputs" = usize, description = "inputs truncated to the model's max length"))),
+        ModelErrors
+    )
+)]
 pub async fn rerank(
     State(state): State<Arc<AppState>>,
     ApiJson(req): ApiJson<RerankRequest>,
@@ -122,14 +144,17 @@ pub async fn rerank(
 }
 
 /// One text or a list of texts.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum Inputs {
+    /// One text.
     One(String),
+    /// A list of texts.
     Many(Vec<String>),
 }
 
 impl Inputs {
+    /// The texts as a list.
     pub fn into_vec(self) -> Vec<String> {
         match self {
             Inputs::One(s) => vec![s],
@@ -139,8 +164,9 @@ impl Inputs {
 }
 
 /// `POST /embed` body, as TEI.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct EmbedRequest {
+    /// The text or texts to embed.
     pub inputs: Inputs,
     /// L2-normalise. Default true. `false` returns what the model's sentence-transformers
     /// pipeline gives (already normalised when the folder has `2_Normalize`).
@@ -149,6 +175,7 @@ pub struct EmbedRequest {
     /// Truncate over-long inputs instead of answering 422. Default false.
     #[serde(default)]
     pub truncate: Option<bool>,
+    /// `Right` (default) only; `Left` is refused with 422.
     #[serde(default)]
     pub truncation_direction: Option<String>,
 }
@@ -165,6 +192,18 @@ pub(crate) fn l2_normalize(v: &mut [f32]) {
 /// `x-truncated-inputs: N` (the body, a bare array, has no room for it).
 ///
 /// Errors: as `/rerank` (`inputs` instead of `texts`).
+#[utoipa::path(
+    post,
+    path = "/embed",
+    tag = "text-embeddings-inference",
+    summary = "Embed texts (TEI)",
+    request_body = EmbedRequest,
+    responses(
+        (status = 200, description = "one embedding per input, in input order", body = Vec<Vec<f32>>,
+            headers(("x-truncated-inputs" = usize, description = "inputs truncated to the model's max length"))),
+        ModelErrors
+    )
+)]
 pub async fn embed_route(
     State(state): State<Arc<AppState>>,
     ApiJson(req): ApiJson<EmbedRequest>,
@@ -188,39 +227,77 @@ pub async fn embed_route(
 }
 
 /// `/predict` input: one `[query, document]` pair or a list of pairs.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum PredictInputs {
+    /// One `[query, document]` pair.
     Pair([String; 2]),
+    /// A list of `[query, document]` pairs.
     Pairs(Vec<[String; 2]>),
+    /// One text: refused with 422 (the reranker classifies pairs).
     Text(String),
+    /// A list of texts: refused with 422.
     Texts(Vec<String>),
 }
 
 /// `POST /predict` body (TEI's classifier route, for the reranker's pair classifier).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct PredictRequest {
+    /// One pair or a list of pairs.
     pub inputs: PredictInputs,
+    /// Return the logits instead of their sigmoid / softmax. Default false.
     #[serde(default)]
     pub raw_scores: bool,
+    /// Truncate over-long pairs instead of answering 422. Default false.
     #[serde(default)]
     pub truncate: Option<bool>,
+    /// `Right` (default) only; `Left` is refused with 422.
     #[serde(default)]
     pub truncation_direction: Option<String>,
 }
 
 /// One label's score.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LabelScore {
     /// `LABEL_0`, `LABEL_1`, ...
     pub label: String,
     /// Sigmoid (1 label) or softmax (2 labels) of the logits; the logit with `raw_scores`.
+    /// Written as the f64 of the f32 (as this route always has).
+    #[serde(serialize_with = "f32_as_f64")]
     pub score: f32,
+}
+
+/// Writes an `f32` widened to `f64` (`0.1f32` → `0.10000000149011612`): the digits the JSON
+/// bodies built as `serde_json::Value` used to have, kept exactly.
+pub(crate) fn f32_as_f64<S: serde::Serializer>(v: &f32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(f64::from(*v))
+}
+
+/// The `/predict` answer: the labels of one pair, or of each pair of a list.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum PredictResponse {
+    /// `[{label, score}]` for one pair.
+    Single(Vec<LabelScore>),
+    /// `[[{label, score}]]` for a list of pairs.
+    Batch(Vec<Vec<LabelScore>>),
 }
 
 /// `POST /predict` → `[{label, score}]` for one pair, `[[{label, score}]]` for a list of pairs
 /// (labels sorted by descending score), with the header `x-truncated-inputs: N`. Single texts
 /// are refused (422): the reranker classifies pairs; so is a pair with an empty query.
+#[utoipa::path(
+    post,
+    path = "/predict",
+    tag = "text-embeddings-inference",
+    summary = "Classify (query, document) pairs with the reranker (TEI)",
+    request_body = PredictRequest,
+    responses(
+        (status = 200, description = "labels by descending score, for the pair or for each pair", body = PredictResponse,
+            headers(("x-truncated-inputs" = usize, description = "inputs truncated to the model's max length"))),
+        ModelErrors
+    )
+)]
 pub async fn predict_route(
     State(state): State<Arc<AppState>>,
     ApiJson(req): ApiJson<PredictRequest>,
@@ -284,11 +361,13 @@ pub async fn predict_route(
         out.push(labels);
     }
     let body = if single {
-        out.first().map(serde_json::to_value)
+        PredictResponse::Single(
+            out.into_iter()
+                .next()
+                .ok_or_else(|| ApiError::Internal("the model returned no prediction".into()))?,
+        )
     } else {
-        Some(serde_json::to_value(&out))
-    }
-    .ok_or_else(|| ApiError::Internal("the model returned no prediction".into()))?
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+        PredictResponse::Batch(out)
+    };
     Ok(answer(&state, truncated, body))
 }
