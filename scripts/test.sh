@@ -20,10 +20,12 @@ step() { echo; echo "== $1 (+$(( $(date +%s) - t0 )) s)"; }
 
 step "cargo fmt --check"
 cargo fmt --all --check
+# clippy and rustdoc run in the release profile like the tests: build scripts (the C/C++ of
+# usearch, onig, esaxx) and proc-macros are then compiled once for all three steps.
 step "cargo clippy (warnings denied)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked --release -- -D warnings
 step "cargo doc (warnings denied)"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --release --quiet
 step "cargo test --release, ignored tests included"
 cargo test --workspace --locked --release -- --include-ignored
 step "Python package"
