@@ -28,10 +28,11 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_reference import read_pairs, time_runs  # noqa: E402  (one pair reader, one timing loop)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROMPT = REPO_ROOT / ".." / "shared" / "reference" / "expected-llm.json"
@@ -51,14 +52,6 @@ def parse_args(argv=None):
     p.add_argument("--compare", action="append", default=[], metavar="NAME=FILE",
                    help="rerank score --json output whose logits to compare with PyTorch fp32")
     return p.parse_args(argv)
-
-
-def read_pairs(path):
-    with open(path, encoding="utf-8") as f:
-        pairs = [(o["query"], o["document"]) for o in map(json.loads, filter(str.strip, f))]
-    if not pairs:
-        raise SystemExit(f"{path}: no pairs")
-    return pairs
 
 
 def read_scores(path):
@@ -158,23 +151,11 @@ def main(argv=None):
             raise SystemExit(f"unknown variant {name!r}")
         bf16 = name == "causal_bf16"
         print(f"  reference {name} ...", file=sys.stderr, flush=True)
-        run(order[:bs], bf16)
-        load_before = os.getloadavg()
-        times, cpu = [], []
-        for _ in range(args.repeat):
-            c, t = time.process_time(), time.perf_counter()
-            logits[name] = run(order, bf16)
-            times.append(time.perf_counter() - t)
-            cpu.append(time.process_time() - c)
-        med = statistics.median(times)
+        timing, logits[name] = time_runs(lambda: run(order, bf16), args.repeat,
+                                         result["queries"], lambda: run(order[:bs], bf16))
         result["variants"][name] = {
-            "times_seconds": [round(x, 3) for x in times],
-            "median_seconds": round(med, 3),
-            "pairs_per_second": round(len(pairs) / med, 3),
-            "ms_per_query_median": round(1000 * med / result["queries"], 1),
-            "cpu_over_wall": round(sum(cpu) / sum(times), 2),
-            "loadavg_before": [round(x, 2) for x in load_before],
-            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+            **timing,
+            "pairs_per_second": round(len(pairs) / timing["median_seconds"], 3),
             "first_scores": [float(x) for x in logits[name][:5]],
         }
     if "causal_fp32" in logits:

@@ -20,32 +20,17 @@ Needs torch and transformers (>= 4.48). Does nothing when ``--out`` already hold
 model.safetensors (delete the folder to regenerate).
 """
 
-import argparse
 import json
-import shutil
-import sys
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED = REPO_ROOT / ".." / "shared"
+from random_model import SHARED, already_there, parse_args, write_model
+
 DEFAULT_CONFIG = SHARED / "models" / "configs" / "ModernBERT-base-reranker.config.json"
 DEFAULT_TOKENIZER = SHARED / "models" / "tiny-modernbert-ce"
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, required=True, help="folder to write")
-    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="config.json of the shape")
-    p.add_argument("--tokenizer", type=Path, default=DEFAULT_TOKENIZER,
-                   help="folder with tokenizer.json / tokenizer_config.json to copy")
-    p.add_argument("--seed", type=int, default=0, help="torch seed of the weights (default 0)")
-    return p.parse_args(argv)
-
-
 def main(argv=None):
-    args = parse_args(argv)
-    if (args.out / "model.safetensors").exists():
-        print(f"{args.out}: already there", file=sys.stderr)
+    args = parse_args(__doc__, DEFAULT_TOKENIZER, DEFAULT_CONFIG, argv)
+    if already_there(args.out):
         return
     import torch
     from transformers import ModernBertConfig, ModernBertForSequenceClassification
@@ -54,21 +39,14 @@ def main(argv=None):
     config = ModernBertConfig(**fields)
     torch.manual_seed(args.seed)
     model = ModernBertForSequenceClassification(config).eval()
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    shutil.copy(args.tokenizer / "tokenizer.json", tmp / "tokenizer.json")
     tok_cfg = json.loads((args.tokenizer / "tokenizer_config.json").read_text())
     tok_cfg["model_max_length"] = fields.get("max_position_embeddings", 8192)
-    (tmp / "tokenizer_config.json").write_text(json.dumps(tok_cfg, indent=1))
-    (tmp / "README.md").write_text(
+    write_model(
+        args.out, model, args.tokenizer, ["tokenizer.json"],
         "Random weights (torch seed %d) in the ModernBERT-base reranker shape (%s), written by "
         "scripts/make_random_modernbert.py for speed benchmarks; tokenizer copied from %s.\n"
-        % (args.seed, args.config.name, args.tokenizer.name))
-    shutil.rmtree(args.out, ignore_errors=True)
-    tmp.rename(args.out)
-    n = sum(p.numel() for p in model.parameters())
-    print(f"wrote {args.out}: {n / 1e6:.1f} M parameters", file=sys.stderr)
+        % (args.seed, args.config.name, args.tokenizer.name),
+        tokenizer_config=tok_cfg)
 
 
 if __name__ == "__main__":

@@ -19,53 +19,29 @@ Needs torch and transformers (>= 4.51). Does nothing when ``--out`` already hold
 model.safetensors (delete the folder to regenerate).
 """
 
-import argparse
 import json
-import shutil
-import sys
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED = REPO_ROOT / ".." / "shared"
+from random_model import SHARED, already_there, parse_args, write_model
+
 DEFAULT_CONFIG = SHARED / "models" / "configs" / "Qwen3-Reranker-0.6B.config.json"
 DEFAULT_TOKENIZER = SHARED / "models" / "tiny-qwen3-reranker"
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, required=True, help="folder to write")
-    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="config.json of the shape")
-    p.add_argument("--tokenizer", type=Path, default=DEFAULT_TOKENIZER,
-                   help="folder with tokenizer.json / tokenizer_config.json to copy")
-    p.add_argument("--seed", type=int, default=0, help="torch seed of the weights (default 0)")
-    return p.parse_args(argv)
-
-
 def main(argv=None):
-    args = parse_args(argv)
-    if (args.out / "model.safetensors").exists():
-        print(f"{args.out}: already there", file=sys.stderr)
+    args = parse_args(__doc__, DEFAULT_TOKENIZER, DEFAULT_CONFIG, argv)
+    if already_there(args.out):
         return
     import torch
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
-    fields = json.loads(args.config.read_text())
-    config = Qwen3Config(**fields)
+    config = Qwen3Config(**json.loads(args.config.read_text()))
     torch.manual_seed(args.seed)
     model = Qwen3ForCausalLM(config).to(torch.bfloat16).eval()
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    for f in ["tokenizer.json", "tokenizer_config.json"]:
-        shutil.copy(args.tokenizer / f, tmp / f)
-    (tmp / "README.md").write_text(
+    write_model(
+        args.out, model, args.tokenizer, ["tokenizer.json", "tokenizer_config.json"],
         "Random weights (torch seed %d, BF16) in the Qwen3-Reranker-0.6B shape (%s), written by "
         "scripts/make_random_qwen3.py for speed benchmarks; tokenizer copied from %s.\n"
         % (args.seed, args.config.name, args.tokenizer.name))
-    shutil.rmtree(args.out, ignore_errors=True)
-    tmp.rename(args.out)
-    n = sum(p.numel() for p in model.parameters())
-    print(f"wrote {args.out}: {n / 1e6:.1f} M parameters", file=sys.stderr)
 
 
 if __name__ == "__main__":

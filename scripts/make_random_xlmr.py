@@ -18,30 +18,16 @@ Needs torch and transformers. Does nothing when ``--out`` already holds a model.
 (delete the folder to regenerate).
 """
 
-import argparse
-import shutil
-import sys
-from pathlib import Path
+from random_model import SHARED, already_there, parse_args, write_model
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_TOKENIZER = REPO_ROOT / ".." / "shared" / "models" / "xlm-roberta-tokenizer"
+DEFAULT_TOKENIZER = SHARED / "models" / "xlm-roberta-tokenizer"
 TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                    "sentencepiece.bpe.model"]
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, required=True, help="folder to write")
-    p.add_argument("--tokenizer", type=Path, default=DEFAULT_TOKENIZER,
-                   help="folder with the XLM-R tokenizer files to copy")
-    p.add_argument("--seed", type=int, default=0, help="torch seed of the weights (default 0)")
-    return p.parse_args(argv)
-
-
 def main(argv=None):
-    args = parse_args(argv)
-    if (args.out / "model.safetensors").exists():
-        print(f"{args.out}: already there", file=sys.stderr)
+    args = parse_args(__doc__, DEFAULT_TOKENIZER, argv=argv)
+    if already_there(args.out):
         return
     import torch
     from transformers import XLMRobertaConfig, XLMRobertaForSequenceClassification
@@ -64,21 +50,11 @@ def main(argv=None):
     )
     torch.manual_seed(args.seed)
     model = XLMRobertaForSequenceClassification(config).eval()
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    for name in TOKENIZER_FILES:
-        src = args.tokenizer / name
-        if src.exists():
-            shutil.copy(src, tmp / name)
-    (tmp / "README.md").write_text(
+    write_model(
+        args.out, model, args.tokenizer, TOKENIZER_FILES,
         "Random weights (torch seed %d) in the shape of BAAI/bge-reranker-base, written by "
         "scripts/make_random_xlmr.py for speed benchmarks; tokenizer copied from %s.\n"
         % (args.seed, args.tokenizer.name))
-    shutil.rmtree(args.out, ignore_errors=True)
-    tmp.rename(args.out)
-    n = sum(p.numel() for p in model.parameters())
-    print(f"wrote {args.out}: {n / 1e6:.1f} M parameters", file=sys.stderr)
 
 
 if __name__ == "__main__":
