@@ -29,11 +29,7 @@ fn help_options(help: &str) -> Vec<(String, String)> {
         };
         match flag {
             Some(f) if f.starts_with("--") => {
-                let name = f[2..]
-                    .split(|c: char| c == ' ' || c == '=' || c == '<')
-                    .next()
-                    .unwrap()
-                    .to_string();
+                let name = f[2..].split([' ', '=', '<']).next().unwrap().to_string();
                 out.push((name, String::new()));
             }
             _ => {
