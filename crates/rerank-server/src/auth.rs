@@ -1,5 +1,6 @@
 //! Optional API key: `Authorization: Bearer <key>` (scheme in any case) on every route except
-//! `/health`.
+//! the probes [`OPEN_PATHS`] (`/health`, `/ready`, `/.well-known/ready`), which load balancers
+//! and Kubernetes call without credentials.
 
 use std::sync::Arc;
 
@@ -11,7 +12,11 @@ use axum::response::{IntoResponse, Response};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Middleware: passes the request on when no key is configured, the path is `/health`, or the
+/// Paths that never need the API key: liveness and readiness probes.
+pub const OPEN_PATHS: [&str; 3] = ["/health", "/ready", "/.well-known/ready"];
+
+/// Middleware: passes the request on when no key is configured, the path is a probe
+/// ([`OPEN_PATHS`]), or the
 /// bearer token equals the key (SHA-256 digests compared in constant time); else 401
 /// `unauthorized`.
 pub async fn require_api_key(
@@ -22,7 +27,7 @@ pub async fn require_api_key(
     let Some(key) = state.config.api_key.as_deref() else {
         return next.run(req).await;
     };
-    if req.uri().path() == "/health" {
+    if OPEN_PATHS.contains(&req.uri().path()) {
         return next.run(req).await;
     }
     let given = req

@@ -28,7 +28,8 @@ where
     }
 }
 
-fn map_rejection(r: JsonRejection) -> ApiError {
+/// The [`ApiError`] of a rejected JSON body (413, 415 or 422 with axum's message).
+pub(crate) fn map_rejection(r: JsonRejection) -> ApiError {
     let text = r.body_text();
     match r.status() {
         StatusCode::PAYLOAD_TOO_LARGE => {

@@ -1,9 +1,11 @@
 //! # rerank-server
 //!
 //! The HTTP server behind `rerank serve`: a drop-in for text-embeddings-inference
-//! (`/rerank`, `/embed`, `/predict`), Cohere (`/v1/rerank`, `/v2/rerank`) and OpenAI
-//! (`/v1/embeddings`) clients, plus two-stage `/search` over an index and operations routes
-//! (`/health`, `/info`, `/metrics`, `/openapi.json`).
+//! (`/rerank`, `/embed`, `/predict`), Cohere and Jina (`/v1/rerank`, `/v2/rerank`), OpenAI
+//! (`/v1/embeddings`), infinity and Weaviate reranker-transformers clients (`/rerank` tells
+//! the shapes apart by their fields, see [`routes::rerank`]), plus two-stage `/search` over an
+//! index and operations routes (`/health`, `/ready`, `/.well-known/ready`, `/meta`, `/info`,
+//! `/metrics`, `/openapi.json`).
 //!
 //! Requests are tokenized on tokio's blocking pool, queued (bounded: 429 when
 //! `max_concurrent_requests` are in flight) and merged by a single inference thread into model
@@ -93,8 +95,14 @@ async fn method_not_allowed(req: Request) -> ApiError {
     ))
 }
 
-/// Serves `state` on `listener` until `shutdown` completes, then stops accepting connections
-/// and finishes the requests in flight before returning (idle connections are closed at once).
+/// Serves `state` on `listener` until `shutdown` completes; then drains and stops.
+///
+/// Drain: when `shutdown` completes the state turns draining at once (`/ready` and
+/// `/.well-known/ready` answer 503, so load balancers take the replica out), and the server
+/// keeps accepting and answering requests — in flight, queued and new — for
+/// `state.config.drain` ([`ServerConfig::drain`], `--drain-seconds`). After that it stops
+/// accepting connections and finishes the requests in flight before returning (idle
+/// connections are closed at once). With a zero drain it stops accepting at once.
 /// Connections get the header-read and idle timeouts and the connection limit of
 /// `state.config` ([`net::serve`]).
 ///
@@ -108,6 +116,20 @@ pub async fn serve(
         header_read_timeout: state.config.header_read_timeout,
         idle_timeout: state.config.idle_timeout,
         max_connections: state.config.max_connections,
+    };
+    let drain = state.config.drain;
+    let draining = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        draining.start_draining();
+        if !drain.is_zero() {
+            tracing::info!(
+                "draining: /ready answers 503; serving for {:.1} s more",
+                drain.as_secs_f64()
+            );
+            tokio::time::sleep(drain).await;
+        }
+        tracing::info!("stopping: finishing the requests in flight");
     };
     let app = router(state);
     net::serve(listener, app, limits, shutdown).await
@@ -133,5 +155,5 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    tracing::info!("shutdown signal received: finishing in-flight requests");
+    tracing::info!("shutdown signal received");
 }

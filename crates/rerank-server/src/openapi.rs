@@ -24,7 +24,7 @@ use crate::state::AppState;
 #[openapi(
     info(
         title = "rerank",
-        description = "Cross-encoder reranking, embeddings and two-stage search; TEI-, Cohere- and OpenAI-compatible."
+        description = "Cross-encoder reranking, embeddings and two-stage search; TEI-, Cohere-, Jina-, infinity-, Weaviate- and OpenAI-compatible."
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerScheme),
@@ -32,8 +32,8 @@ use crate::state::AppState;
 )]
 pub struct ApiDoc;
 
-/// Adds the `bearer` HTTP security scheme (`--api-key`; every route but `/health` needs it
-/// when the server has a key).
+/// Adds the `bearer` HTTP security scheme (`--api-key`; every route but the probes `/health`,
+/// `/ready` and `/.well-known/ready` needs it when the server has a key).
 struct BearerScheme;
 
 impl Modify for BearerScheme {
@@ -83,9 +83,9 @@ pub(crate) enum ModelErrors {
 /// Every route of the API with its OpenAPI operation: the router of [`crate::router`] (before
 /// its fallbacks and layers) and the document come from this one list.
 pub fn api_router() -> OpenApiRouter<Arc<AppState>> {
-    use crate::routes::{cohere, openai, ops, search, tei};
+    use crate::routes::{cohere, openai, ops, rerank, search, tei, weaviate};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(tei::rerank))
+        .routes(routes!(rerank::rerank))
         .routes(routes!(tei::embed_route))
         .routes(routes!(tei::predict_route))
         .routes(routes!(cohere::rerank_v1))
@@ -93,6 +93,9 @@ pub fn api_router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(openai::embeddings))
         .routes(routes!(search::search))
         .routes(routes!(ops::health))
+        .routes(routes!(ops::ready))
+        .routes(routes!(weaviate::well_known_ready))
+        .routes(routes!(weaviate::meta))
         .routes(routes!(ops::info))
         .routes(routes!(ops::metrics))
         .routes(routes!(ops::openapi))
@@ -112,7 +115,8 @@ mod tests {
         assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
         let paths = doc["paths"].as_object().unwrap();
         let operations: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
-        assert_eq!(operations, 11, "{:?}", paths.keys());
+        // 11 before issue 14; + /ready, /.well-known/ready, /meta.
+        assert_eq!(operations, 14, "{:?}", paths.keys());
         let error = &doc["components"]["schemas"]["ErrorBody"];
         assert_eq!(
             error["required"],

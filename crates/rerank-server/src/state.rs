@@ -1,5 +1,6 @@
 //! Server configuration and the state shared by all handlers.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,6 +58,15 @@ pub struct ServerConfig {
     /// new one is answered 503 `overloaded` and closed. Lowered at start to stay 64 below the
     /// process's open-file limit. Default 1024.
     pub max_connections: usize,
+    /// After the shutdown signal (SIGTERM), how long the server keeps serving before it stops
+    /// accepting connections (`--drain-seconds`): readiness (`/ready`) turns false at once so
+    /// that a load balancer stops sending new requests, while in-flight, queued and new
+    /// requests are still answered. Then the server stops gracefully. Default 0 (stop at once).
+    pub drain: Duration,
+    /// Readiness fails (503) while this many requests are queued or running
+    /// (`--ready-max-in-flight`); `None`: `max_concurrent_requests` (where new requests get
+    /// 429 anyway).
+    pub ready_max_in_flight: Option<usize>,
 }
 
 impl Default for ServerConfig {
@@ -75,6 +85,8 @@ impl Default for ServerConfig {
             idle_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            drain: Duration::ZERO,
+            ready_max_in_flight: None,
         }
     }
 }
@@ -108,6 +120,8 @@ pub struct AppState {
     /// capped at `u32::MAX`).
     tokenization: Arc<Semaphore>,
     tokenization_budget: u32,
+    /// Set once the shutdown signal arrived: readiness is false from then on.
+    draining: AtomicBool,
 }
 
 impl AppState {
@@ -134,6 +148,7 @@ impl AppState {
             permits,
             tokenization,
             tokenization_budget,
+            draining: AtomicBool::new(false),
         })
     }
 
@@ -180,6 +195,60 @@ impl AppState {
             }
         }
         Ok(())
+    }
+
+    /// Marks the server as draining (the shutdown signal arrived): `/ready` answers 503 from
+    /// now on; requests are still served.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`start_draining`](Self::start_draining) was called.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// The readiness threshold: requests queued or running at which `/ready` answers 503.
+    pub fn ready_threshold(&self) -> usize {
+        self.config
+            .ready_max_in_flight
+            .unwrap_or(self.config.max_concurrent_requests)
+            .max(1)
+    }
+
+    /// Liveness: `Ok` while the inference thread runs and takes work.
+    ///
+    /// Errors: [`ApiError::Unavailable`] (503 `unhealthy`) when it has stopped.
+    pub fn liveness(&self) -> Result<(), ApiError> {
+        if self.batcher.is_alive() {
+            Ok(())
+        } else {
+            Err(ApiError::Unavailable(
+                "the inference thread has stopped; restart the server".into(),
+            ))
+        }
+    }
+
+    /// Readiness: `Ok(requests queued or running)` when the models are loaded (always, once
+    /// the state exists), the inference thread runs, the server is not draining and fewer
+    /// than [`ready_threshold`](Self::ready_threshold) requests are queued or running.
+    ///
+    /// Errors: [`ApiError::Unavailable`] (503 `unhealthy`) naming the reason.
+    pub fn readiness(&self) -> Result<usize, ApiError> {
+        self.liveness()?;
+        if self.is_draining() {
+            return Err(ApiError::Unavailable(
+                "draining: the server got its shutdown signal and stops accepting connections after --drain-seconds; send new requests to another replica".into(),
+            ));
+        }
+        let in_flight = self.in_flight();
+        let threshold = self.ready_threshold();
+        if in_flight >= threshold {
+            return Err(ApiError::Unavailable(format!(
+                "busy: {in_flight} requests are queued or running, the readiness threshold is {threshold} (--ready-max-in-flight)"
+            )));
+        }
+        Ok(in_flight)
     }
 
     /// Requests admitted and not answered yet.

@@ -34,27 +34,30 @@ impl From<PrecisionArg> for Precision {
 }
 
 /// How the cross-encoder is loaded and batched: the flags of every command that loads one
-/// (`rank`, `score`, `search`, `eval`, `bench`, `serve`), defined once and flattened in.
+/// (`rank`, `score`, `search`, `eval`, `bench`, `serve`), defined once and flattened in. Each
+/// also reads its environment variable (`RERANK_PRECISION`, `RERANK_MAX_LENGTH`,
+/// `RERANK_BATCH_SIZE`, `RERANK_MAX_BATCH_TOKENS`, `RERANK_INSTRUCTION`) on every one of these
+/// commands, for `serve`'s configuration by environment; the command line wins.
 #[derive(clap::Args, Clone, Debug)]
 pub struct RerankerFlags {
     /// Precision of the cross-encoder's linear layers: `f32` (default, PyTorch parity) or `bf16`
     /// (bf16 inputs, f32 accumulation on AMX / AVX512-BF16; faster, logits move by a few 1e-2).
-    #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
+    #[arg(long, env = "RERANK_PRECISION", value_enum, default_value_t = PrecisionArg::F32)]
     pub precision: PrecisionArg,
     /// Truncate pairs to at most N tokens (special tokens included); default: the model's.
     /// More than the model's positions is an error.
-    #[arg(long)]
+    #[arg(long, env = "RERANK_MAX_LENGTH")]
     pub max_length: Option<usize>,
     /// Pairs per forward pass (after sorting by length).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, env = "RERANK_BATCH_SIZE", default_value_t = 32)]
     pub batch_size: usize,
     /// Padded tokens (pairs × longest pair) per forward pass; `serve` merges requests up to
     /// this budget.
-    #[arg(long, default_value_t = DEFAULT_MAX_BATCH_TOKENS)]
+    #[arg(long, env = "RERANK_MAX_BATCH_TOKENS", default_value_t = DEFAULT_MAX_BATCH_TOKENS)]
     pub max_batch_tokens: usize,
     /// Instruction for an LLM reranker with a prompt template (Qwen3-Reranker's
     /// `<Instruct>`), replacing the model's default; an error for other models.
-    #[arg(long)]
+    #[arg(long, env = "RERANK_INSTRUCTION")]
     pub instruction: Option<String>,
 }
 

@@ -1,5 +1,8 @@
-//! `rerank serve`: the HTTP server (TEI-, Cohere- and OpenAI-compatible routes, `/search`).
-//! Only parses flags, loads the models and hands them to `rerank_server`.
+//! `rerank serve`: the HTTP server (TEI-, Cohere-, Jina-, infinity-, Weaviate- and
+//! OpenAI-compatible routes, `/search`, probes). Only parses flags, loads the models and hands
+//! them to `rerank_server`. Every flag also reads the environment variable `RERANK_<FLAG>`
+//! (`--max-batch-tokens` → `RERANK_MAX_BATCH_TOKENS`), as TEI's flags do, so that a replica is
+//! configured by its environment; a flag on the command line wins.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -15,61 +18,101 @@ use super::embed::load_embedder;
 #[derive(clap::Args)]
 pub struct Args {
     /// Cross-encoder for /rerank, /v1/rerank, /v2/rerank, /predict and /search.
-    #[arg(long)]
+    #[arg(long, env = "RERANK_RERANKER")]
     reranker: Option<String>,
     /// Bi-encoder for /embed and /v1/embeddings (and /search's dense first stage; default
     /// there: the one that built --index).
-    #[arg(long)]
+    #[arg(long, env = "RERANK_EMBEDDER")]
     embedder: Option<String>,
     /// Index directory built by `rerank index`, for POST /search.
-    #[arg(long)]
+    #[arg(long, env = "RERANK_INDEX")]
     index: Option<PathBuf>,
     /// Address to bind; 127.0.0.1 unless told otherwise (use 0.0.0.0 to listen on every interface).
-    #[arg(long, default_value = "127.0.0.1")]
+    #[arg(long, env = "RERANK_HOST", default_value = "127.0.0.1")]
     host: IpAddr,
     /// TCP port (0 = any free port; the bound address is printed on stderr).
-    #[arg(long, default_value_t = 3000)]
+    #[arg(long, env = "RERANK_PORT", default_value_t = 3000)]
     port: u16,
-    /// Require `Authorization: Bearer KEY` on every route but /health.
-    #[arg(long, env = "RERANK_API_KEY")]
+    /// Require `Authorization: Bearer KEY` on every route but the probes /health, /ready and
+    /// /.well-known/ready.
+    #[arg(long, env = "RERANK_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
     /// Requests queued or running at once; more are answered 429.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, env = "RERANK_MAX_CONCURRENT_REQUESTS", default_value_t = 512)]
     max_concurrent_requests: usize,
     /// Largest request body in bytes (larger → 413).
-    #[arg(long, default_value_t = 2_000_000)]
+    #[arg(long, env = "RERANK_PAYLOAD_LIMIT", default_value_t = 2_000_000)]
     payload_limit: usize,
     /// Most documents / inputs per request on the TEI and OpenAI routes (more → 413).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, env = "RERANK_MAX_CLIENT_BATCH_SIZE", default_value_t = 1000)]
     max_client_batch_size: usize,
     /// Most documents per request on the Cohere routes /v1/rerank, /v2/rerank (more → 413);
     /// they are split internally into model batches.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, env = "RERANK_MAX_COHERE_DOCUMENTS", default_value_t = 10_000)]
     max_cohere_documents: usize,
     /// Most characters of one text (query, document, input), checked before tokenization
     /// (more → 413). Bounds the tokenizer's memory per text (~70 bytes per input byte).
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, env = "RERANK_MAX_INPUT_CHARS", default_value_t = 100_000)]
     max_input_chars: usize,
     /// Text bytes being tokenized at once over all requests; other requests wait for budget.
-    #[arg(long, default_value_t = 8_000_000)]
+    #[arg(
+        long,
+        env = "RERANK_MAX_TOKENIZATION_BYTES",
+        default_value_t = 8_000_000
+    )]
     max_tokenization_bytes: usize,
     /// Seconds for a whole request head (request line and headers) to arrive; a connection
     /// that sends none in this time (idle keep-alive included) is closed.
-    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    #[arg(
+        long,
+        env = "RERANK_HEADER_READ_TIMEOUT",
+        default_value_t = 10.0,
+        value_name = "SECS"
+    )]
     header_read_timeout: f64,
     /// Seconds for a whole request body to arrive after its head (else 408, connection closed).
-    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    #[arg(
+        long,
+        env = "RERANK_BODY_TIMEOUT",
+        default_value_t = 30.0,
+        value_name = "SECS"
+    )]
     body_timeout: f64,
     /// Seconds a keep-alive connection may stay idle (no request in flight).
-    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    #[arg(
+        long,
+        env = "RERANK_IDLE_TIMEOUT",
+        default_value_t = 60.0,
+        value_name = "SECS"
+    )]
     idle_timeout: f64,
     /// Seconds from a request's head to its answer; later → 504.
-    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    #[arg(
+        long,
+        env = "RERANK_REQUEST_TIMEOUT",
+        default_value_t = 60.0,
+        value_name = "SECS"
+    )]
     request_timeout: f64,
     /// Open connections at most; at the limit the longest-idle one is closed for a new one
     /// (503 when all are busy). Lowered to fit 64 below the open-file limit.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, env = "RERANK_MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
+    /// Seconds to keep serving after SIGTERM / Ctrl-C before the listener closes: /ready turns
+    /// 503 at once (load balancers stop sending), while in-flight, queued and new requests are
+    /// still answered; then the server finishes the requests in flight and exits 0. 0 stops
+    /// at once.
+    #[arg(
+        long,
+        env = "RERANK_DRAIN_SECONDS",
+        default_value_t = 5.0,
+        value_name = "SECS"
+    )]
+    drain_seconds: f64,
+    /// /ready answers 503 while this many requests are queued or running (default:
+    /// --max-concurrent-requests, where new requests get 429).
+    #[arg(long, env = "RERANK_READY_MAX_IN_FLIGHT")]
+    ready_max_in_flight: Option<usize>,
     #[command(flatten)]
     model: super::RerankerFlags,
 }
@@ -88,6 +131,15 @@ pub fn run(args: Args) -> Result<()> {
     let body_timeout = seconds("--body-timeout", args.body_timeout)?;
     let idle_timeout = seconds("--idle-timeout", args.idle_timeout)?;
     let request_timeout = seconds("--request-timeout", args.request_timeout)?;
+    if !(args.drain_seconds >= 0.0 && args.drain_seconds <= 3600.0) {
+        bail!(
+            "--drain-seconds must be a number of seconds in [0, 3600], not {}",
+            args.drain_seconds
+        );
+    }
+    if args.ready_max_in_flight == Some(0) {
+        bail!("--ready-max-in-flight must be at least 1");
+    }
     // Checks --batch-size, --max-batch-tokens and --max-length even without a reranker.
     let options = args.model.options()?;
     let reranker = match &args.reranker {
@@ -136,6 +188,8 @@ pub fn run(args: Args) -> Result<()> {
         idle_timeout,
         request_timeout,
         max_connections: args.max_connections,
+        drain: std::time::Duration::from_secs_f64(args.drain_seconds),
+        ready_max_in_flight: args.ready_max_in_flight,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -141,6 +141,12 @@ impl Batcher {
     pub fn queue_len(&self) -> usize {
         self.shared.lock().items.len()
     }
+
+    /// Whether the inference thread is running and the queue takes work (false once the
+    /// thread has ended, e.g. after a panic outside a request's round).
+    pub fn is_alive(&self) -> bool {
+        !self.shared.lock().closed && self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
 }
 
 impl Shared {

@@ -149,7 +149,7 @@ pub struct CohereMeta {
     pub warnings: Option<Vec<String>>,
 }
 
-fn request_id() -> String {
+pub(crate) fn request_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -8,10 +8,13 @@
 //! JSON bodies that allow an extra field say it too (see each route).
 
 pub mod cohere;
+pub mod infinity;
 pub mod openai;
 pub mod ops;
+pub mod rerank;
 pub mod search;
 pub mod tei;
+pub mod weaviate;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -1,4 +1,5 @@
-//! Operations: `GET /health`, `GET /info`, `GET /metrics`, `GET /openapi.json`, and the JSON 404.
+//! Operations: `GET /health` (liveness), `GET /ready` (readiness), `GET /info`, `GET /metrics`,
+//! `GET /openapi.json`, and the JSON 404.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,18 +23,67 @@ pub struct Health {
     pub status: &'static str,
 }
 
-/// `GET /health` → 200 `{"status": "ok"}` while the inference thread accepts work. Never needs
-/// the API key.
+/// `GET /health` (liveness) → 200 `{"status": "ok"}` while the process answers and its
+/// inference thread runs; 503 `unhealthy` once the inference thread has stopped (restart the
+/// process). It does not wait for the inference thread (a long batch does not fail it). Never
+/// needs the API key.
 #[utoipa::path(
     get,
     path = "/health",
     tag = "ops",
     summary = "Liveness (no API key needed)",
     security(()),
-    responses((status = 200, description = "the server is up", body = Health))
+    responses(
+        (status = 200, description = "the server and its inference thread are up", body = Health),
+        (status = 503, description = "the inference thread has stopped", body = ErrorBody)
+    )
 )]
-pub async fn health(State(_state): State<Arc<AppState>>) -> Json<Health> {
-    Json(Health { status: "ok" })
+pub async fn health(State(state): State<Arc<AppState>>) -> Result<Json<Health>, ApiError> {
+    state.liveness()?;
+    Ok(Json(Health { status: "ok" }))
+}
+
+/// The `/ready` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// Always `ready` (a server that is not ready answers 503).
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    /// Requests queued or running now.
+    pub in_flight: usize,
+    /// Readiness fails at this many requests queued or running (`--ready-max-in-flight`,
+    /// default `--max-concurrent-requests`).
+    pub max_in_flight: usize,
+}
+
+/// The readiness answer of `/ready` and `/.well-known/ready`.
+pub(crate) fn readiness(state: &AppState) -> Result<Json<Readiness>, ApiError> {
+    let in_flight = state.readiness()?;
+    Ok(Json(Readiness {
+        status: "ready",
+        in_flight,
+        max_in_flight: state.ready_threshold(),
+    }))
+}
+
+/// `GET /ready` (readiness) → 200 `{status: "ready", in_flight, max_in_flight}` when the
+/// models are loaded (the server listens only after loading them), the inference thread
+/// runs, the server is not draining (after SIGTERM, see `--drain-seconds`) and fewer than
+/// `--ready-max-in-flight` requests are queued or running; else 503 `unhealthy` naming the
+/// reason. Never needs the API key.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "ops",
+    summary = "Readiness (no API key needed)",
+    security(()),
+    responses(
+        (status = 200, description = "ready to take requests", body = Readiness),
+        (status = 503, description = "not ready: draining, busy, or the inference thread stopped", body = ErrorBody)
+    )
+)]
+pub async fn ready(State(state): State<Arc<AppState>>) -> Result<Json<Readiness>, ApiError> {
+    readiness(&state)
 }
 
 /// A loaded model in `/info`.

@@ -1,4 +1,5 @@
-//! text-embeddings-inference routes: `POST /rerank`, `POST /embed`, `POST /predict`.
+//! text-embeddings-inference routes: `POST /embed`, `POST /predict`, and the TEI shape of
+//! `POST /rerank` (routed by [`super::rerank`], which tells the shapes apart).
 
 use std::sync::Arc;
 
@@ -87,28 +88,14 @@ pub(crate) fn truncation(
     })
 }
 
-/// `POST /rerank` → `[{index, score, text?, truncated?}]` sorted by descending relevance,
-/// with the header `x-truncated-inputs: N`.
+/// The TEI shape of `POST /rerank` (a body with `texts`, see [`super::rerank`]) →
+/// `[{index, score, text?, truncated?}]` sorted by descending relevance, with the header
+/// `x-truncated-inputs: N`.
 ///
 /// Errors: 422 empty query / empty `texts` / over-long pair with `truncate: false` (unset);
 /// 413 too many texts (`--max-client-batch-size`) or a text over `--max-input-chars`; 424 no
 /// reranker or a non-finite logit; 429 overloaded.
-#[utoipa::path(
-    post,
-    path = "/rerank",
-    tag = "text-embeddings-inference",
-    summary = "Rerank texts against a query (TEI)",
-    request_body = RerankRequest,
-    responses(
-        (status = 200, description = "the texts by descending relevance", body = Vec<Rank>,
-            headers(("x-truncated-inputs" = usize, description = "inputs truncated to the model's max length"))),
-        ModelErrors
-    )
-)]
-pub async fn rerank(
-    State(state): State<Arc<AppState>>,
-    ApiJson(req): ApiJson<RerankRequest>,
-) -> Result<Response, ApiError> {
+pub(crate) async fn rerank(state: Arc<AppState>, req: RerankRequest) -> Result<Response, ApiError> {
     state.reranker()?;
     check_query(&req.query)?;
     if req.texts.is_empty() {

@@ -84,6 +84,19 @@ impl Server {
         format!("{}{path}", self.url)
     }
 
+    /// Completes the shutdown future (as SIGTERM does for `rerank serve`) without waiting:
+    /// the server drains for `ServerConfig::drain`, then stops.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Waits for the server to return (after [`Server::begin_shutdown`]).
+    pub async fn stopped(mut self) {
+        self.task.take().unwrap().await.unwrap().unwrap();
+    }
+
     /// Triggers graceful shutdown and waits for the server to return.
     pub async fn shutdown(mut self) {
         let _ = self.stop.take().unwrap().send(());
