@@ -25,7 +25,7 @@ use utoipa::ToSchema;
 use super::tei::is_false;
 use super::{
     answer, check_pair_chars, check_query, count_tokens, count_truncated, predict, tokenize_pairs,
-    Truncation,
+    top_n, Truncation,
 };
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -185,19 +185,7 @@ async fn rerank(
 ) -> Result<Response, ApiError> {
     state.reranker()?;
     check_query(&req.query)?;
-    // `top_n` above the number of documents returns them all (as Cohere); clamped here so no
-    // user number reaches an allocation.
-    let top_n = match req.top_n {
-        None => req.documents.len(),
-        Some(n) if n < 1 => {
-            return Err(ApiError::Validation(format!(
-                "`top_n` must be at least 1, got {n}"
-            )))
-        }
-        Some(n) => usize::try_from(n)
-            .unwrap_or(usize::MAX)
-            .min(req.documents.len().max(1)),
-    };
+    let top_n = top_n(req.top_n, req.documents.len())?;
     let truncation = match req.max_tokens_per_doc {
         None => Truncation::Truncate,
         Some(n) if n < 1 => {

@@ -23,7 +23,7 @@ use super::cohere::request_id;
 use super::tei::is_false;
 use super::{
     answer, check_pair_chars, check_query, count_tokens, count_truncated, predict, tokenize_pairs,
-    Truncation,
+    top_n, Truncation,
 };
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -118,17 +118,7 @@ pub(crate) async fn rerank(
         return Err(ApiError::Validation("`documents` must not be empty".into()));
     }
     state.check_batch_size(req.documents.len(), "documents")?;
-    let top_n = match req.top_n {
-        None => req.documents.len(),
-        Some(n) if n < 1 => {
-            return Err(ApiError::Validation(format!(
-                "`top_n` must be at least 1, got {n}"
-            )))
-        }
-        Some(n) => usize::try_from(n)
-            .unwrap_or(usize::MAX)
-            .min(req.documents.len()),
-    };
+    let top_n = top_n(req.top_n, req.documents.len())?;
     let documents: Vec<String> = req.documents.iter().map(|d| d.trim().to_string()).collect();
     check_pair_chars(&state, &query, &documents, "documents")?;
     let _permit = state.admit()?;

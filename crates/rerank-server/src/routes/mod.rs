@@ -349,3 +349,33 @@ pub(crate) fn check_query(query: &str) -> Result<(), ApiError> {
     }
     Ok(())
 }
+
+/// The number of results a rerank request asks for: `requested` (`top_n`; absent = all),
+/// clamped to the `documents` count (at least 1) so that no user number reaches an allocation;
+/// above the count it returns them all, as Cohere does.
+///
+/// Errors: 422 for `top_n` < 1.
+pub(crate) fn top_n(requested: Option<i64>, documents: usize) -> Result<usize, ApiError> {
+    match requested {
+        None => Ok(documents),
+        Some(n) if n < 1 => Err(ApiError::Validation(format!(
+            "`top_n` must be at least 1, got {n}"
+        ))),
+        Some(n) => Ok(usize::try_from(n)
+            .unwrap_or(usize::MAX)
+            .min(documents.max(1))),
+    }
+}
+
+/// Errors with 424 (`ApiError::Backend`) naming the first prediction with a NaN or infinite
+/// logit as "non-finite logit {value} for {what} {index}".
+pub(crate) fn check_finite(predictions: &[Prediction], what: &str) -> Result<(), ApiError> {
+    for (i, p) in predictions.iter().enumerate() {
+        if let Some(bad) = p.logits.iter().find(|l| !l.is_finite()) {
+            return Err(ApiError::Backend(format!(
+                "non-finite logit {bad} for {what} {i}"
+            )));
+        }
+    }
+    Ok(())
+}

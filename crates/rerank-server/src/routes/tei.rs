@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{
-    answer, check_pair_chars, check_query, check_text_chars, count_truncated, embed, predict,
-    tokenize_pair_list, tokenize_pairs, tokenize_texts, Truncation,
+    answer, check_finite, check_pair_chars, check_query, check_text_chars, count_truncated, embed,
+    predict, tokenize_pair_list, tokenize_pairs, tokenize_texts, Truncation,
 };
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -319,13 +319,9 @@ pub async fn predict_route(
     let items = tokenize_pair_list(&state, pairs, trunc).await?;
     let truncated = count_truncated(&items);
     let predictions = predict(&state, items).await?;
+    check_finite(&predictions, "input")?;
     let mut out = Vec::with_capacity(predictions.len());
-    for (i, p) in predictions.into_iter().enumerate() {
-        if let Some(bad) = p.logits.iter().find(|l| !l.is_finite()) {
-            return Err(ApiError::Backend(format!(
-                "non-finite logit {bad} for input {i}"
-            )));
-        }
+    for p in predictions {
         let scores: Vec<f32> = if req.raw_scores {
             p.logits.clone()
         } else if p.logits.len() == 1 {

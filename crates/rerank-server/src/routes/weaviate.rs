@@ -24,7 +24,8 @@ use utoipa::ToSchema;
 
 use super::ops::Readiness;
 use super::{
-    answer, check_pair_chars, check_query, count_truncated, predict, tokenize_pairs, Truncation,
+    answer, check_finite, check_pair_chars, check_query, count_truncated, predict, tokenize_pairs,
+    Truncation,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -114,18 +115,15 @@ pub(crate) async fn rerank(
     .await?;
     let truncated = count_truncated(&items);
     let predictions = predict(&state, items).await?;
-    let mut scores = Vec::with_capacity(predictions.len());
-    for (i, (p, document)) in predictions.into_iter().zip(documents).enumerate() {
-        if let Some(bad) = p.logits.iter().find(|l| !l.is_finite()) {
-            return Err(ApiError::Backend(format!(
-                "non-finite logit {bad} for document {i}"
-            )));
-        }
-        scores.push(WeaviateScore {
+    check_finite(&predictions, "document")?;
+    let mut scores: Vec<WeaviateScore> = predictions
+        .into_iter()
+        .zip(documents)
+        .map(|(p, document)| WeaviateScore {
             document,
             score: f64::from(p.score),
-        });
-    }
+        })
+        .collect();
     let body = if single {
         let one = scores.pop();
         WeaviateRerankResponse {
