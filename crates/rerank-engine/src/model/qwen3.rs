@@ -61,6 +61,21 @@ pub const PROMPT_BODY: &str = "<Instruct>: {instruction}\n<Query>: {query}\n<Doc
 pub const DEFAULT_INSTRUCTION: &str =
     "Given a web search query, retrieve relevant passages that answer the query";
 
+/// The text of [`PROMPT_BODY`] that ends what every document of one query shares (system
+/// prompt, instruction, query): a batch's sequences compute that prefix once.
+pub const SHARED_PREFIX_END: &str = "<Document>:";
+
+/// The ids of [`SHARED_PREFIX_END`] as `tokenizer` writes it inside a prompt (it follows a
+/// newline and is followed by a space, both of which the Qwen2 pre-tokenizer splits off), or
+/// none when it cannot be encoded.
+fn shared_prefix_marker(tokenizer: &TextTokenizer) -> Vec<u32> {
+    tokenizer
+        .inner()
+        .encode(SHARED_PREFIX_END, false)
+        .map(|e| e.get_ids().to_vec())
+        .unwrap_or_default()
+}
+
 /// The Qwen3-Reranker model card's prompt (`process_inputs`) with its default instruction.
 pub fn qwen3_reranker_template() -> PromptTemplate {
     PromptTemplate {
@@ -246,6 +261,9 @@ pub(crate) struct Qwen3Body {
     norm: RmsNorm,
     rope: Rope,
     s: Shape,
+    /// The tokens that end the prompt prefix shared by a batch's sequences (`<Document>:`
+    /// as the folder's tokenizer writes it; empty: no sharing). See [`shared_prefix_len`].
+    prefix_marker: Vec<u32>,
 }
 
 impl Qwen3Body {
@@ -287,12 +305,20 @@ impl Qwen3Body {
             norm: load_rms_norm(w, "model.norm", h, s.eps)?,
             rope: Rope::new(d, s.theta),
             s,
+            prefix_marker: Vec::new(),
         })
     }
 
     /// The final-norm hidden state `[batch.len(), hidden]` of one token per sequence: the
     /// token at offset `pick(ids_of_sequence)` (the last one for the causal-LM head). Every
     /// layer runs on every token; only the picked rows go through the final norm.
+    ///
+    /// Sequences whose prompts share a prefix (see [`shared_prefix_len`]) run it once: the
+    /// prefix is its own causal sequence, and each sequence's remaining tokens attend to that
+    /// prefix's keys and values followed by their own ([`Plan`]). The prefix's K/V are exactly
+    /// those the sequence would compute itself (causal attention: no prefix token sees what
+    /// follows), and the split depends only on the sequence's own ids, so a score still never
+    /// depends on its batch.
     ///
     /// Errors: [`EngineError::InvalidArgument`] for a token id outside the vocabulary or a
     /// sequence longer than `max_position_embeddings`.
@@ -309,8 +335,21 @@ impl Qwen3Body {
                 self.s.max_positions
             )));
         }
-        let mut x = vec![0f32; ids.len() * h];
-        for (row, &id) in x.chunks_exact_mut(h.max(1)).zip(ids) {
+        let seqs: Vec<Range<usize>> = batch.seqs().collect();
+        let units = Unit::split(ids, &seqs, &self.prefix_marker);
+        // The rows of the pass: per unit its prefix, then each member's own tokens.
+        let mut unit_rows = Vec::with_capacity(units.len());
+        let mut row_ids = Vec::with_capacity(ids.len());
+        for u in &units {
+            let start = row_ids.len();
+            row_ids.extend_from_slice(&ids[u.prefix.clone()]);
+            for &m in &u.members {
+                row_ids.extend_from_slice(&ids[seqs[m].start + u.prefix.len()..seqs[m].end]);
+            }
+            unit_rows.push(start..row_ids.len());
+        }
+        let mut x = vec![0f32; row_ids.len() * h];
+        for (row, &id) in x.chunks_exact_mut(h.max(1)).zip(&row_ids) {
             let e = embed::row(&self.embed, h, id as usize).ok_or_else(|| {
                 EngineError::InvalidArgument(format!(
                     "token id {id} is outside the embedding table ({} rows)",
@@ -319,33 +358,48 @@ impl Qwen3Body {
             })?;
             row.copy_from_slice(e);
         }
-        let seqs: Vec<Range<usize>> = batch.seqs().collect();
         // Offset of the picked token in each sequence, from its own ids.
         let picks: Vec<usize> = seqs
             .iter()
             .map(|r| pick(&ids[r.clone()]).min(r.len() - 1))
             .collect();
-        let cu = batch.cu_seq_lengths();
+        let unit_starts: Vec<usize> = unit_rows.iter().map(|r| r.start).collect();
         // `for_each_group` hands each task a sub-slice of `x`; its distance from the start of
-        // `x` gives the task's first row, and so its first sequence.
+        // `x` gives the task's first row, and so its first unit.
         let base = x.as_ptr() as usize;
-        let picked = for_each_group(&mut x, h, &seqs, |xs, local, par| {
+        let parts = for_each_group(&mut x, h, &unit_rows, |xs, local, par| {
             let first_row = (xs.as_ptr() as usize - base) / std::mem::size_of::<f32>() / h;
-            let first_seq = cu.partition_point(|&c| c < first_row);
-            self.run_layers(xs, local, par);
-            let mut out = Vec::with_capacity(local.len() * h);
-            for (k, r) in local.iter().enumerate() {
-                let row = r.start + picks[first_seq + k];
-                out.extend_from_slice(&xs[row * h..(row + 1) * h]);
+            let first = unit_starts.partition_point(|&c| c < first_row);
+            let mine = &units[first..first + local.len()];
+            let plan = Plan::new(mine, local, &seqs);
+            self.run_layers(xs, &plan, par);
+            let mut picked = Vec::new();
+            let mut out = Vec::new();
+            for (u, rows) in mine.iter().zip(local) {
+                let p = u.prefix.len();
+                let mut own = rows.start + p;
+                for &m in &u.members {
+                    let o = picks[m];
+                    let row = if o < p { rows.start + o } else { own + o - p };
+                    out.extend_from_slice(&xs[row * h..(row + 1) * h]);
+                    picked.push(m);
+                    own += seqs[m].len() - p;
+                }
             }
             self.norm.forward(&mut out);
-            out
+            (picked, out)
         });
-        Ok(picked.into_iter().flatten().collect())
+        let mut hidden = vec![0f32; seqs.len() * h];
+        for (picked, out) in parts {
+            for (&m, row) in picked.iter().zip(out.chunks_exact(h.max(1))) {
+                hidden[m * h..(m + 1) * h].copy_from_slice(row);
+            }
+        }
+        Ok(hidden)
     }
 
-    /// All layers on `x` (`[tokens, hidden]`, the sequences `seqs` in order), in place.
-    fn run_layers(&self, x: &mut [f32], seqs: &[Range<usize>], par: Parallelism) {
+    /// All layers on `x` (`[rows, hidden]`, laid out as `plan` says), in place.
+    fn run_layers(&self, x: &mut [f32], plan: &Plan, par: Parallelism) {
         let s = &self.s;
         let (h, d) = (s.hidden, s.head_dim);
         let t = x.len() / h.max(1);
@@ -354,11 +408,6 @@ impl Qwen3Body {
         }
         let (qd, kvd) = (s.heads * d, s.kv_heads * d);
         let ld = qd + 2 * kvd;
-        let positions: Vec<u32> = seqs.iter().flat_map(|r| 0..r.len() as u32).collect();
-        let spans: Vec<SeqSpan> = seqs
-            .iter()
-            .map(|r| SeqSpan::full(r.start, r.len()))
-            .collect();
         let layout = HeadLayout::row_major(ld, d);
         let attn = Attention {
             heads: s.heads,
@@ -371,6 +420,15 @@ impl Qwen3Body {
             scale: (1.0 / (d as f64).sqrt()) as f32,
             mask: AttentionMask::Causal,
         };
+        // Own tokens after a shared prefix read keys and values from `kv` (`[kv_rows, 2·kvd]`:
+        // K then V, the prefix's rows followed by the sequence's own).
+        let kv_layout = HeadLayout::row_major(2 * kvd, d);
+        let attn_shared = Attention {
+            k: kv_layout,
+            v: kv_layout,
+            ..attn
+        };
+        let mut kv = vec![0f32; plan.kv_rows * 2 * kvd];
         let mut xn = vec![0f32; t * h];
         let mut qkv = vec![0f32; t * ld];
         let mut ctx = vec![0f32; t * qd];
@@ -384,10 +442,27 @@ impl Qwen3Body {
                 layer.q_norm.forward(&mut row[..qd]);
                 layer.k_norm.forward(&mut row[qd..qd + kvd]);
             }
-            self.rope.apply(&mut qkv, layout, s.heads, &positions, par);
             self.rope
-                .apply(&mut qkv[qd..], layout, s.kv_heads, &positions, par);
-            attn.run(&qkv, &qkv[qd..], &qkv[qd + kvd..], &mut ctx, &spans, par);
+                .apply(&mut qkv, layout, s.heads, &plan.positions, par);
+            self.rope
+                .apply(&mut qkv[qd..], layout, s.kv_heads, &plan.positions, par);
+            attn.run(
+                &qkv,
+                &qkv[qd..],
+                &qkv[qd + kvd..],
+                &mut ctx,
+                &plan.direct,
+                par,
+            );
+            if !plan.shared.is_empty() {
+                let mut dst = kv.chunks_exact_mut(2 * kvd);
+                for src in plan.kv_sources.iter().flat_map(|r| r.clone()) {
+                    if let Some(row) = dst.next() {
+                        row.copy_from_slice(&qkv[src * ld + qd..(src + 1) * ld]);
+                    }
+                }
+                attn_shared.run(&qkv, &kv, &kv[kvd..], &mut ctx, &plan.shared, par);
+            }
             layer.o_proj.forward(&ctx, t, &mut tmp, par);
             add_assign(x, &tmp);
             layer.post_norm.forward_to(x, &mut xn);
@@ -396,6 +471,114 @@ impl Qwen3Body {
             layer.down.forward(&inter, t, &mut tmp, par);
             add_assign(x, &tmp);
         }
+    }
+}
+
+/// The length of a sequence's prompt prefix whose keys and values are computed once for
+/// every sequence of a batch that starts with the same tokens: everything up to and including
+/// the first occurrence of `marker` (the tokens of `<Document>:`, so the system prompt, the
+/// instruction and the query), or 0 when `marker` is empty, does not occur, or would leave
+/// no token after it. Read from the sequence's own ids only.
+fn shared_prefix_len(ids: &[u32], marker: &[u32]) -> usize {
+    if marker.is_empty() || ids.len() <= marker.len() {
+        return 0;
+    }
+    ids.windows(marker.len())
+        .position(|w| w == marker)
+        .map(|i| i + marker.len())
+        .filter(|&p| p < ids.len())
+        .unwrap_or(0)
+}
+
+/// Sequences of a batch that share a prompt prefix: `prefix` (token range of the first
+/// member's ids in the batch; empty for a unit of one sequence without a shared prefix) and
+/// the members' sequence indices, in batch order.
+struct Unit {
+    prefix: Range<usize>,
+    members: Vec<usize>,
+}
+
+impl Unit {
+    /// Groups `seqs` by their [`shared_prefix_len`] prefix (equal tokens), in order of first
+    /// appearance; a sequence without one is a unit of its own.
+    fn split(ids: &[u32], seqs: &[Range<usize>], marker: &[u32]) -> Vec<Unit> {
+        let mut units: Vec<Unit> = Vec::new();
+        let mut by_prefix: std::collections::HashMap<&[u32], usize> = Default::default();
+        for (i, r) in seqs.iter().enumerate() {
+            let p = shared_prefix_len(&ids[r.clone()], marker);
+            let prefix = r.start..r.start + p;
+            if p == 0 {
+                units.push(Unit {
+                    prefix,
+                    members: vec![i],
+                });
+                continue;
+            }
+            match by_prefix.entry(&ids[prefix.clone()]) {
+                std::collections::hash_map::Entry::Occupied(e) => units[*e.get()].members.push(i),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(units.len());
+                    units.push(Unit {
+                        prefix,
+                        members: vec![i],
+                    });
+                }
+            }
+        }
+        units
+    }
+}
+
+/// Where the rows of one pass over [`Unit`]s sit and what each attends to.
+struct Plan {
+    /// RoPE position of every row.
+    positions: Vec<u32>,
+    /// Causal sequences whose keys are their own rows: each shared prefix, and each
+    /// sequence without one.
+    direct: Vec<SeqSpan>,
+    /// Each member's own tokens after a shared prefix: queries at positions `prefix ..`,
+    /// keys and values rows of `kv`.
+    shared: Vec<SeqSpan>,
+    /// The rows of `x` copied, in order, into `kv` each layer (per `shared` span: the
+    /// prefix's rows, then the member's own).
+    kv_sources: Vec<Range<usize>>,
+    kv_rows: usize,
+}
+
+impl Plan {
+    /// The plan for `units`, whose rows are `rows` (prefix first, then each member's own
+    /// tokens; relative to the task's first row); `seqs` are the batch's sequences.
+    fn new(units: &[Unit], rows: &[Range<usize>], seqs: &[Range<usize>]) -> Plan {
+        let mut plan = Plan {
+            positions: Vec::with_capacity(rows.last().map_or(0, |r| r.end)),
+            direct: Vec::new(),
+            shared: Vec::new(),
+            kv_sources: Vec::new(),
+            kv_rows: 0,
+        };
+        for (u, r) in units.iter().zip(rows) {
+            let p = u.prefix.len();
+            if p == 0 {
+                // One member, all its tokens.
+                plan.direct.push(SeqSpan::full(r.start, r.len()));
+                plan.positions.extend(0..r.len() as u32);
+                continue;
+            }
+            plan.direct.push(SeqSpan::full(r.start, p));
+            plan.positions.extend(0..p as u32);
+            let mut own = r.start + p;
+            for &m in &u.members {
+                let n = seqs[m].len() - p;
+                plan.positions.extend(p as u32..(p + n) as u32);
+                plan.shared
+                    .push(SeqSpan::full(plan.kv_rows, p + n).queries(own, p, n));
+                plan.kv_sources.push(r.start..r.start + p);
+                plan.kv_sources.push(own..own + n);
+                plan.kv_rows += p + n;
+                own += n;
+            }
+        }
+        plan
     }
 }
 
@@ -493,10 +676,19 @@ pub fn yes_no_token_ids(tokenizer: &TextTokenizer, path: &std::path::Path) -> Re
 
 /// Loads `Qwen3ForCausalLM` as a yes/no reranker. Registry loader.
 pub(crate) fn load_causal_lm(ctx: &LoadContext) -> Result<Loaded<dyn SequenceClassifier>> {
+    let (model, meta) = causal_lm(ctx)?;
+    Ok(Loaded {
+        model: Box::new(model),
+        meta,
+    })
+}
+
+fn causal_lm(ctx: &LoadContext) -> Result<(Qwen3Reranker, ModelMeta)> {
     let tok_path = ctx.dir().join("tokenizer.json");
     let tokenizer = TextTokenizer::from_file(&tok_path)?;
     let ids = yes_no_token_ids(&tokenizer, &tok_path)?;
-    let (cfg, shape, body) = body(ctx)?;
+    let (cfg, shape, mut body) = body(ctx)?;
+    body.prefix_marker = shared_prefix_marker(&tokenizer);
     if ids.iter().any(|&i| i as usize >= shape.vocab) {
         return Err(EngineError::bad_file(
             &tok_path,
@@ -529,20 +721,24 @@ pub(crate) fn load_causal_lm(ctx: &LoadContext) -> Result<Loaded<dyn SequenceCla
         &shape,
         cfg.pad_token_id.or(tokenizer.token_to_id("<|endoftext|>")),
     );
-    Ok(Loaded {
-        model: Box::new(Qwen3Reranker {
+    Ok((
+        Qwen3Reranker {
             body,
             yes_no: Linear::new(&rows, None, 2, h, Precision::F32),
             yes_no_ids: ids,
-        }),
+        },
         meta,
-    })
+    ))
 }
 
 /// Loads `Qwen3ForSequenceClassification` (`score.weight` `[num_labels, hidden]`). Registry
 /// loader.
 pub(crate) fn load_seq_cls(ctx: &LoadContext) -> Result<Loaded<dyn SequenceClassifier>> {
-    let (cfg, shape, body) = body(ctx)?;
+    let (cfg, shape, mut body) = body(ctx)?;
+    // Without a tokenizer the folder gets raw ids only: no prompt, nothing to share.
+    if let Ok(tokenizer) = TextTokenizer::from_file(&ctx.dir().join("tokenizer.json")) {
+        body.prefix_marker = shared_prefix_marker(&tokenizer);
+    }
     let w = ctx.weights()?;
     let h = shape.hidden;
     let default_labels = ctx.config().id2label_len.unwrap_or(1);
@@ -560,7 +756,83 @@ pub(crate) fn load_seq_cls(ctx: &LoadContext) -> Result<Loaded<dyn SequenceClass
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
+
+    #[test]
+    fn shared_prefix_ends_after_the_first_marker_and_leaves_a_token() {
+        assert_eq!(shared_prefix_len(&[1, 2, 7, 8, 3, 7, 8], &[7, 8]), 4);
+        assert_eq!(shared_prefix_len(&[1, 2, 7, 8], &[7, 8]), 0);
+        assert_eq!(shared_prefix_len(&[1, 2, 3], &[7, 8]), 0);
+        assert_eq!(shared_prefix_len(&[1, 2, 3], &[]), 0);
+        assert!(PROMPT_BODY.contains(&format!("\n{SHARED_PREFIX_END} {{document}}")));
+    }
+
+    fn tiny(name: &str) -> PathBuf {
+        std::env::var_os("RERANK_SHARED")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+            .join("models")
+            .join(name)
+    }
+
+    /// Issue 11 item 6: running a shared prompt prefix once changes no bit of any logit.
+    /// Two queries (two shared prefixes), a document repeated under both, and a pair whose
+    /// body is cut before `<Document>:` (no shared prefix: computed whole), in one batch; the
+    /// same batch with sharing switched off, in f32 and bf16.
+    #[test]
+    fn shared_prefix_gives_the_bits_of_each_sequence_computed_whole() {
+        let dir = tiny("tiny-qwen3-reranker");
+        let mc = ModelConfig::from_file(&dir.join("config.json")).unwrap();
+        let tok = TextTokenizer::from_file(&dir.join("tokenizer.json")).unwrap();
+        let template = qwen3_reranker_template();
+        let long_query = "what is the plan for the economy ".repeat(20);
+        let pairs = [
+            (
+                "What is the plan for the economy?",
+                "We will build the economy from the bottom up.",
+            ),
+            (
+                "What is the plan for the economy?",
+                "Inflation is robbing families of their gains.",
+            ),
+            (
+                "Who is the president of Ukraine?",
+                "Inflation is robbing families of their gains.",
+            ),
+            (
+                "What is the plan for the economy?",
+                "Cancer research gets a moonshot.",
+            ),
+            (
+                "Who is the president of Ukraine?",
+                "Zelenskyy and every Ukrainian stand with courage.",
+            ),
+            (long_query.as_str(), "This body is cut before its document."),
+        ];
+        let mut enc = tok.encode_template(&template, &pairs[..5], 512).unwrap();
+        enc.extend(tok.encode_template(&template, &pairs[5..], 100).unwrap());
+        let batch = Batch::from_encoded(&enc).unwrap();
+        for precision in [Precision::F32, Precision::Bf16] {
+            let ctx = LoadContext::new(&mc, &dir, precision);
+            let (mut model, _) = causal_lm(&ctx).unwrap();
+            let marker = model.body.prefix_marker.clone();
+            let seqs: Vec<_> = batch.seqs().collect();
+            let units = Unit::split(batch.input_ids(), &seqs, &marker);
+            let sizes: Vec<usize> = units.iter().map(|u| u.members.len()).collect();
+            assert_eq!(sizes, vec![3, 2, 1], "{marker:?}");
+            assert_eq!(units[2].prefix.len(), 0);
+            let shared = model.logits(&batch).unwrap();
+            model.body.prefix_marker.clear();
+            let whole = model.logits(&batch).unwrap();
+            assert_eq!(
+                shared.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                whole.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "{precision:?}: {shared:?} vs {whole:?}"
+            );
+        }
+    }
 
     #[test]
     fn last_non_pad_follows_transformers() {
