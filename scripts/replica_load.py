@@ -17,9 +17,9 @@ Commands:
   wait-ready  --url URL... [--pid PID...] [--timeout S]   until every /ready is 200
   wait-haproxy --stats URL --up r1,r3 [--down r2] [--timeout S]   until HAProxy shows that
   stats       --stats URL                 per-replica HAProxy counters (status, requests, retries)
-  drain-probe --url URL --reference FILE [--since T]   right after a SIGTERM (at Unix time T):
-              /ready must be 503 within 1 s and a request sent directly must still be answered
-              (and match)
+  drain-probe --url URL --reference FILE --pid PID --term-time FILE   sends SIGTERM to PID (and
+              writes its Unix time to FILE); /ready must then be 503 within 1 s and a request
+              sent directly must still be answered (and match)
   haproxy-log FILE [--show N]             requests HAProxy retried or did not answer 200 (its log)
   table       FILE...                     the requests/s table of `load --json` results
 Env: RERANK_API_KEY (sent as a bearer token when set), RERANK_SHARED (default ../shared).
@@ -31,6 +31,7 @@ import http.client
 import io
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -137,8 +138,27 @@ def cmd_reference(args):
     print(f"reference: {len(out)} distinct requests answered by {args.url} directly")
 
 
+def cpu_snapshot(pids):
+    """(machine busy seconds, {pid: CPU seconds}, this process's CPU seconds) from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    busy = (sum(v[:8]) - v[3] - v[4]) / tick  # user..steal, without idle and iowait
+    per_pid = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            per_pid[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        except (OSError, IndexError, ValueError):
+            pass
+    t = os.times()
+    return busy, per_pid, t.user + t.system
+
+
 def cmd_load(args):
     host, port = split_url(args.url)
+    cpu0 = cpu_snapshot(args.pid)
     with open(args.reference) as f:
         reference = json.load(f)
     reqs = request_set()
@@ -189,6 +209,7 @@ def cmd_load(args):
     for t in threads:
         t.join()
     elapsed = time.monotonic() - t0
+    cpu1 = cpu_snapshot(args.pid)
     total = sum(counts.values())
     failed = total - counts["ok"]
     latencies.sort()
@@ -206,6 +227,15 @@ def cmd_load(args):
           f"latency p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms")
     print("  by route: " + ", ".join(f"{k} {v['ok']} ok / {v['failed']} failed"
                                      for k, v in sorted(per_route.items())))
+    if args.pid:
+        busy = cpu1[0] - cpu0[0]
+        servers = sum(cpu1[1][p] - cpu0[1][p] for p in cpu1[1] if p in cpu0[1])
+        own = cpu1[2] - cpu0[2]
+        cores = os.cpu_count() or 1
+        result["cpu"] = {"cores": cores, "busy_core_s": round(busy, 1), "servers_core_s": round(servers, 1),
+                         "loadgen_core_s": round(own, 1), "other_core_s": round(busy - servers - own, 1)}
+        print(f"  CPU: {busy:.1f} of {cores * elapsed:.1f} core-seconds busy: replicas + HAProxy "
+              f"{servers:.1f}, this load generator {own:.1f}, other processes {busy - servers - own:.1f}")
     for e in examples:
         print("  failure:", e)
     if args.json:
@@ -277,7 +307,13 @@ def cmd_stats(args):
 
 def cmd_drain_probe(args):
     host, port = split_url(args.url)
-    t0 = args.since if args.since else time.time()
+    status, _ = get(host, port, "/ready", timeout=5)
+    if status != 200:
+        sys.exit(f"drain-probe: /ready is {status} before the SIGTERM")
+    t0 = time.time()
+    os.kill(args.pid, signal.SIGTERM)
+    with open(args.term_time, "w") as f:
+        f.write(f"{t0:.6f}\n")
     while True:
         status, ready_body = get(host, port, "/ready", timeout=2)
         if status == 503:
@@ -295,7 +331,7 @@ def cmd_drain_probe(args):
     bad = mismatch(reference[name], scores(path, answer))
     if bad:
         sys.exit(f"drain-probe: the answer while draining differs: {bad}")
-    print(f"drain: /ready 503 within {ready_ms:.0f} ms of SIGTERM (body {ready_body.decode()[:80]}); "
+    print(f"  draining: /ready 503 within {ready_ms:.0f} ms of SIGTERM (body {ready_body.decode()[:80]}); "
           "a request sent to it directly while draining: 200, same answer")
 
 
@@ -324,11 +360,14 @@ def cmd_table(args):
     for path in args.files:
         with open(path) as f:
             rows.append(json.load(f))
-    print("| healthy replicas | clients | seconds | requests | failed | req/s | p50 ms | p99 ms |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| healthy replicas | clients | seconds | requests | failed | req/s | p50 ms | p99 ms "
+          "| CPU busy, core-s | of it other processes |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
+        cpu = r.get("cpu", {})
         print(f"| {r['label']} | {r['clients']} | {r['seconds']} | {r['requests']} | {r['failed']} "
-              f"| {r['req_per_s']} | {r['p50_ms']} | {r['p99_ms']} |")
+              f"| {r['req_per_s']} | {r['p50_ms']} | {r['p99_ms']} | {cpu.get('busy_core_s', '-')} "
+              f"| {cpu.get('other_core_s', '-')} |")
 
 
 def main():
@@ -344,6 +383,8 @@ def main():
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--label", default="load")
     p.add_argument("--json")
+    p.add_argument("--pid", type=int, action="append", default=[],
+                   help="replica / HAProxy PIDs whose CPU time to report")
     p = sub.add_parser("wait-ready")
     p.add_argument("--url", action="append", required=True)
     p.add_argument("--pid", type=int, action="append", default=[])
@@ -358,7 +399,8 @@ def main():
     p = sub.add_parser("drain-probe")
     p.add_argument("--url", required=True)
     p.add_argument("--reference", required=True)
-    p.add_argument("--since", type=float, help="Unix time of the SIGTERM")
+    p.add_argument("--pid", type=int, required=True, help="the replica to send SIGTERM to")
+    p.add_argument("--term-time", required=True, help="file to write the Unix time of the SIGTERM to")
     p = sub.add_parser("haproxy-log")
     p.add_argument("file")
     p.add_argument("--show", type=int, default=5)

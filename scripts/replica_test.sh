@@ -131,15 +131,15 @@ RC=0; { wait "${PIDS[0]}"; } 2>/dev/null || RC=$?  # (no "Killed" job notice)
 PIDS[0]=""
 echo "  +$(elapsed "$T0" "$(date +%s.%N)") s: r1 killed with SIGKILL (exit status $RC)"
 sleep_until "$T0" "$TERM_AT"
-T_TERM=$(date +%s.%N)
-kill -TERM "${PIDS[1]}"
-echo "  +$(elapsed "$T0" "$T_TERM") s: SIGTERM to r2"
-loadgen drain-probe --url "$(replica_url 1)" --reference "$WORK/reference.json" --since "$T_TERM" || fail "r2 does not drain as documented"
+# The probe sends the SIGTERM itself (and writes its time), then polls r2's /ready.
+loadgen drain-probe --url "$(replica_url 1)" --reference "$WORK/reference.json" --pid "${PIDS[1]}" \
+  --term-time "$WORK/term-time" || fail "r2 does not drain as documented"
 RC=0; wait "${PIDS[1]}" || RC=$?
 T_EXIT=$(date +%s.%N)
+T_TERM=$(cat "$WORK/term-time")
 PIDS[1]=""
 DRAIN=$(elapsed "$T_TERM" "$T_EXIT")
-echo "  r2 exited with status $RC, ${DRAIN} s after SIGTERM (--drain-seconds $DRAIN_SECONDS)"
+echo "  +$(elapsed "$T0" "$T_TERM") s: SIGTERM to r2; it exited with status $RC, ${DRAIN} s later (--drain-seconds $DRAIN_SECONDS)"
 [ "$RC" -eq 0 ] || fail "r2 exited with status $RC after SIGTERM (want 0)"
 RC=0; wait "$LOAD_PID" || RC=$?
 LOAD_PID=""
@@ -152,17 +152,17 @@ echo "failover: 0 failed client requests (SIGKILL of r1, drain of r2 in ${DRAIN}
 
 echo "== throughput: the same mix, ${CLIENTS} clients, ${BENCH_SECONDS} s with 1, 2 and 3 healthy replicas"
 loadgen load --url "$HAP_URL" --reference "$WORK/reference.json" --duration "$BENCH_SECONDS" \
-  --clients "$CLIENTS" --label 1 --json "$WORK/tp1.json" || fail "requests failed with 1 replica"
+  --clients "$CLIENTS" --label 1 --json "$WORK/tp1.json" --pid "${PIDS[2]}" --pid "$HAPROXY_PID" || fail "requests failed with 1 replica"
 start_replica 0
 wait_ready 0
 loadgen wait-haproxy --stats "$STATS_URL" --up r1,r3 --down r2 || fail "HAProxy does not see r1 back"
 loadgen load --url "$HAP_URL" --reference "$WORK/reference.json" --duration "$BENCH_SECONDS" \
-  --clients "$CLIENTS" --label 2 --json "$WORK/tp2.json" || fail "requests failed with 2 replicas"
+  --clients "$CLIENTS" --label 2 --json "$WORK/tp2.json" --pid "${PIDS[0]}" --pid "${PIDS[2]}" --pid "$HAPROXY_PID" || fail "requests failed with 2 replicas"
 start_replica 1
 wait_ready 1
 loadgen wait-haproxy --stats "$STATS_URL" --up r1,r2,r3 || fail "HAProxy does not see r2 back"
 loadgen load --url "$HAP_URL" --reference "$WORK/reference.json" --duration "$BENCH_SECONDS" \
-  --clients "$CLIENTS" --label 3 --json "$WORK/tp3.json" || fail "requests failed with 3 replicas"
+  --clients "$CLIENTS" --label 3 --json "$WORK/tp3.json" --pid "${PIDS[0]}" --pid "${PIDS[1]}" --pid "${PIDS[2]}" --pid "$HAPROXY_PID" || fail "requests failed with 3 replicas"
 loadgen stats --stats "$STATS_URL" || fail "HAProxy stats"
 echo
 loadgen table "$WORK/tp1.json" "$WORK/tp2.json" "$WORK/tp3.json"
