@@ -37,8 +37,9 @@ import threading
 import time
 import urllib.parse
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.environ.get("RERANK_SHARED", os.path.join(os.path.dirname(REPO), "shared"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from load_test import SHARED, request  # noqa: E402  (one request on a new connection)
+
 MODEL = "minilm-l6-sotu-ce"
 TOLERANCE = 1e-5
 QUERIES = [
@@ -53,11 +54,8 @@ DOCS_PER_QUERY = 8
 
 
 def key_headers():
-    h = {"Content-Type": "application/json"}
     key = os.environ.get("RERANK_API_KEY")
-    if key:
-        h["Authorization"] = f"Bearer {key}"
-    return h
+    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 def request_set():
@@ -83,28 +81,17 @@ def split_url(url):
 
 
 def post(host, port, path, body, timeout=60):
-    """One request on a new connection → (status, parsed JSON or raw bytes)."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    """One POST on a new connection → (status, parsed JSON or raw bytes)."""
+    status, data, _ = request(host, port, "POST", path, body, key_headers(), timeout=timeout)
     try:
-        conn.request("POST", path, body=json.dumps(body).encode(), headers=key_headers())
-        r = conn.getresponse()
-        data = r.read()
-        try:
-            return r.status, json.loads(data)
-        except ValueError:
-            return r.status, data
-    finally:
-        conn.close()
+        return status, json.loads(data)
+    except ValueError:
+        return status, data
 
 
 def get(host, port, path, timeout=5):
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        r = conn.getresponse()
-        return r.status, r.read()
-    finally:
-        conn.close()
+    status, data, _ = request(host, port, "GET", path, timeout=timeout)
+    return status, data
 
 
 def scores(path, answer):
