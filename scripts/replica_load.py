@@ -10,10 +10,12 @@ documents}` — so 18 distinct requests whose answers can be compared.
 
 Commands:
   reference   --url URL --out FILE       ask one replica every distinct request, store the answers
-  load        --url URL --reference FILE --duration S --clients N [--json FILE] [--label L]
+  load        --url URL --reference FILE --duration S --clients N [--json FILE] [--label L] [--pid P...]
               N threads send the mixed set for S seconds, one new connection per request; every
               answer must be 200 and match the reference (same indices, scores within 1e-5).
-              Prints the counts; exit 1 on any failure (non-200, connection error, mismatch).
+              Prints the counts (and, with --pid, the CPU seconds of those processes, of this one
+              and of the rest of the machine); exit 1 on any failure (non-200, connection error,
+              mismatch).
   wait-ready  --url URL... [--pid PID...] [--timeout S]   until every /ready is 200
   wait-haproxy --stats URL --up r1,r3 [--down r2] [--timeout S]   until HAProxy shows that
   stats       --stats URL                 per-replica HAProxy counters (status, requests, retries)
