@@ -7,8 +7,12 @@
 #   3. the Python package (crates/rerank-py/ci.sh: pip/maturin build reusing the release artifacts,
 #      pytest against ../shared/reference);
 #   4. real third-party clients against `rerank serve` (scripts/cohere_sdk_check.sh: the cohere SDK v1/v2
-#      and a TEI-style request); it fails, never skips, when its client cannot be installed.
-# Needs ../shared beside the clone, the Rust toolchain, python3 with venv, and PyPI/crates.io.
+#      and a TEI-style request); it fails, never skips, when its client cannot be installed;
+#   5. three `rerank serve` replicas behind HAProxy (scripts/replica_test.sh, deploy/haproxy.cfg):
+#      60 s of mixed load with one replica killed and one drained, then requests/s with 1, 2 and 3
+#      replicas; any failed request fails it, and it fails, never skips, without haproxy.
+# Needs ../shared beside the clone, the Rust toolchain, python3 with venv, haproxy (.ci/run
+# installs it with apt-get), and PyPI/crates.io.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -d ../shared/models ]; then
@@ -32,4 +36,6 @@ step "Python package"
 RERANK_PY_PROFILE=release crates/rerank-py/ci.sh
 step "third-party clients against rerank serve"
 RERANK_BIN="$PWD/target/release/rerank" scripts/cohere_sdk_check.sh
+step "replicas behind HAProxy (kill, drain, requests/s)"
+RERANK_BIN="$PWD/target/release/rerank" scripts/replica_test.sh
 step "all checks passed"
