@@ -193,3 +193,77 @@ fn sigterm_turns_readiness_off_keeps_answering_for_the_drain_then_exits_zero() {
     assert!(rest.contains("rerank serve: stopped"), "{rest}");
     assert!(TcpStream::connect(&addr).is_err(), "still listening");
 }
+
+/// Issue 15 item 3: `--score-cache-mb` (here from `RERANK_SCORE_CACHE_MB`) and
+/// `--score-cache-entries` reach the server (`/info` limits), a repeated request is a cache hit
+/// on `/metrics`, and an over-large `--score-cache-mb` is refused before anything loads.
+#[test]
+fn score_cache_flags_reach_the_server_and_a_repeat_is_a_hit() {
+    let refused = Command::new(env!("CARGO_BIN_EXE_rerank"))
+        .args(["serve", "--score-cache-mb", "2000000"])
+        .env("RERANK_RERANKER", model("tiny-bert-ce"))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("--score-cache-mb must be at most"), "{err}");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rerank"))
+        .args(["serve", "--port", "0", "--drain-seconds", "0"])
+        .args(["--score-cache-entries", "100"])
+        .env("RERANK_RERANKER", model("tiny-bert-ce"))
+        .env("RERANK_SCORE_CACHE_MB", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut addr = String::new();
+    for _ in 0..50 {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if let Some(a) = line
+            .trim()
+            .strip_prefix("rerank serve: listening on http://")
+        {
+            addr = a.to_string();
+            break;
+        }
+    }
+    assert!(!addr.is_empty(), "no listening line");
+    let (st, info) = http(&addr, "GET", "/info", None);
+    assert_eq!(st, 200, "{info}");
+    assert_eq!(info["limits"]["score_cache_bytes"], 1 << 20);
+    assert_eq!(info["limits"]["score_cache_entries"], 100);
+    let body = serde_json::json!({"query": "economy", "texts": ["jobs are back", "bridges"]});
+    let (st, first) = http(&addr, "POST", "/rerank", Some(&body));
+    assert_eq!(st, 200, "{first}");
+    let (st, again) = http(&addr, "POST", "/rerank", Some(&body));
+    assert_eq!(st, 200, "{again}");
+    assert_eq!(first, again);
+    // /metrics is text: read it raw.
+    let mut s = TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut metrics = String::new();
+    s.read_to_string(&mut metrics).unwrap();
+    assert!(
+        metrics.contains("rerank_score_cache_hits_total 2\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("rerank_score_cache_misses_total 2\n"),
+        "{metrics}"
+    );
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert!(child.wait().unwrap().success());
+}

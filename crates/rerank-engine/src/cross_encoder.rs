@@ -250,6 +250,18 @@ impl CrossEncoder {
         &self.tokenizer
     }
 
+    /// A stable identity of the model's files (config.json, tokenizer.json and the other
+    /// small configuration files whole, each weights file by its length and sampled bytes),
+    /// hex SHA-256 — the same digest as [`crate::Embedder::fingerprint`]. Two paths to the
+    /// same model give the same fingerprint. It says nothing about the load options: combine
+    /// it with [`CrossEncoder::info`] (`compute_dtype`, `max_length`, …) to name what
+    /// computes a score (the server's score cache does). Reads the folder on every call.
+    ///
+    /// Errors: [`EngineError::BadFile`] when the folder or a weights file cannot be read.
+    pub fn fingerprint(&self) -> Result<String> {
+        crate::embedder::fingerprint_dir(&self.info.path)
+    }
+
     /// Tokenizes pairs exactly as [`CrossEncoder::predict`] will, with an optional lower
     /// `max_length` (tokens, special tokens included).
     pub fn encode(

@@ -303,7 +303,7 @@ impl Embedder {
 
 /// Hashes the small files whole and each weights file by its length, first 1 MiB (the
 /// safetensors header and first tensors) and 16 evenly spaced 64 KiB samples.
-fn fingerprint_dir(dir: &Path) -> Result<String> {
+pub(crate) fn fingerprint_dir(dir: &Path) -> Result<String> {
     let mut h = Sha256::new();
     for name in [
         "config.json",

@@ -9,8 +9,9 @@
 //!
 //! Requests are tokenized on tokio's blocking pool, queued (bounded: 429 when
 //! `max_concurrent_requests` are in flight) and merged by a single inference thread into model
-//! batches by a padded-token budget ([`batcher`]). Errors are JSON `{error, error_type}`
-//! ([`error::ApiError`]).
+//! batches by a padded-token budget ([`batcher`]); rerank scores already computed are answered
+//! from a bounded LRU cache without the model ([`score_cache`], `--score-cache-mb`). Errors
+//! are JSON `{error, error_type}` ([`error::ApiError`]).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), rerank_server::ServerError> {
@@ -37,6 +38,7 @@ pub mod metrics;
 pub mod net;
 pub mod openapi;
 pub mod routes;
+pub mod score_cache;
 pub mod state;
 
 use std::future::Future;

@@ -12,6 +12,12 @@
 //! - `rerank_batch_tokens` — histogram, padded tokens per model batch;
 //! - `rerank_tokenization_duration_seconds`, `rerank_queue_duration_seconds`,
 //!   `rerank_inference_duration_seconds` — latency histograms (seconds).
+//! - `rerank_score_cache_hits_total`, `rerank_score_cache_misses_total` — counters of pairs
+//!   found in / missing from the rerank score cache ([`crate::score_cache`]; only misses go to
+//!   the model, so the batch histograms keep counting real forward passes);
+//!   `rerank_score_cache_evictions_total` — pairs evicted by its bound;
+//! - `rerank_score_cache_entries`, `rerank_score_cache_bytes` — gauges, pairs held and heap
+//!   bytes counted for them; `rerank_score_cache_max_bytes` — gauge, its bound (0: disabled).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -35,6 +41,12 @@ const TOKEN_BUCKETS: &[f64] = &[
 const REQUESTS: &str = "rerank_requests_total";
 const QUEUE_SIZE: &str = "rerank_queue_size";
 const TRUNCATED: &str = "rerank_truncated_inputs_total";
+const CACHE_HITS: &str = "rerank_score_cache_hits_total";
+const CACHE_MISSES: &str = "rerank_score_cache_misses_total";
+const CACHE_EVICTIONS: &str = "rerank_score_cache_evictions_total";
+const CACHE_ENTRIES: &str = "rerank_score_cache_entries";
+const CACHE_BYTES: &str = "rerank_score_cache_bytes";
+const CACHE_MAX_BYTES: &str = "rerank_score_cache_max_bytes";
 
 /// The server's metrics; cheap to update from any thread.
 pub struct Metrics {
@@ -116,12 +128,36 @@ impl Default for Metrics {
             metrics::describe_counter!(REQUESTS, "Answered HTTP requests by route and status");
             metrics::describe_gauge!(QUEUE_SIZE, "Requests waiting for the inference thread");
             metrics::describe_counter!(TRUNCATED, "Inputs cut to the model's max_length");
+            metrics::describe_counter!(CACHE_HITS, "Pairs answered from the rerank score cache");
+            metrics::describe_counter!(
+                CACHE_MISSES,
+                "Pairs looked up in the rerank score cache and sent to the model"
+            );
+            metrics::describe_counter!(
+                CACHE_EVICTIONS,
+                "Pairs evicted from the rerank score cache by its bound"
+            );
+            metrics::describe_gauge!(CACHE_ENTRIES, "Pairs held by the rerank score cache");
+            metrics::describe_gauge!(
+                CACHE_BYTES,
+                "Heap bytes counted for the pairs of the rerank score cache"
+            );
+            metrics::describe_gauge!(
+                CACHE_MAX_BYTES,
+                "Byte bound of the rerank score cache (0: disabled)"
+            );
             for h in Hist::ALL {
                 metrics::describe_histogram!(h.name(), h.help());
             }
             // Present from the start, at 0.
             metrics::gauge!(QUEUE_SIZE).set(0.0);
             metrics::counter!(TRUNCATED).absolute(0);
+            for c in [CACHE_HITS, CACHE_MISSES, CACHE_EVICTIONS] {
+                metrics::counter!(c).absolute(0);
+            }
+            for g in [CACHE_ENTRIES, CACHE_BYTES, CACHE_MAX_BYTES] {
+                metrics::gauge!(g).set(0.0);
+            }
             for h in Hist::ALL {
                 let _ = metrics::histogram!(h.name());
             }
@@ -156,6 +192,26 @@ impl Metrics {
     /// `max_length` before inference (`rerank_truncated_inputs_total`).
     pub fn truncated_inputs(&self, n: u64) {
         self.with(|| metrics::counter!(TRUNCATED).increment(n));
+    }
+
+    /// Counts the lookups of one request in the score cache: `hits` pairs found, `misses`
+    /// sent to the model.
+    pub fn score_cache_lookups(&self, hits: u64, misses: u64) {
+        self.with(|| {
+            metrics::counter!(CACHE_HITS).increment(hits);
+            metrics::counter!(CACHE_MISSES).increment(misses);
+        });
+    }
+
+    /// Sets the score cache's gauges (`entries` pairs held, `bytes` counted for them, bound
+    /// `max_bytes`) and counts `evicted` more evictions.
+    pub fn score_cache_state(&self, entries: usize, bytes: usize, max_bytes: usize, evicted: u64) {
+        self.with(|| {
+            metrics::gauge!(CACHE_ENTRIES).set(entries as f64);
+            metrics::gauge!(CACHE_BYTES).set(bytes as f64);
+            metrics::gauge!(CACHE_MAX_BYTES).set(max_bytes as f64);
+            metrics::counter!(CACHE_EVICTIONS).increment(evicted);
+        });
     }
 
     /// Records one value of a histogram.

@@ -11,6 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::batcher::{BatchModels, Batcher};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::score_cache::{ModelId, ScoreCache};
 
 /// Limits and switches of the server (the `rerank serve` flags).
 #[derive(Debug, Clone)]
@@ -67,6 +68,12 @@ pub struct ServerConfig {
     /// (`--ready-max-in-flight`); `None`: `max_concurrent_requests` (where new requests get
     /// 429 anyway).
     pub ready_max_in_flight: Option<usize>,
+    /// Byte bound of the rerank score cache (`--score-cache-mb` × 2^20, see
+    /// [`crate::score_cache`]); 0 disables it. Default 64 MiB (67,108,864), as `rerank serve`.
+    pub score_cache_bytes: usize,
+    /// Most pairs in the rerank score cache (`--score-cache-entries`), on top of the byte
+    /// bound; `None`: as many as the bytes hold.
+    pub score_cache_entries: Option<usize>,
 }
 
 impl Default for ServerConfig {
@@ -87,6 +94,8 @@ impl Default for ServerConfig {
             max_connections: 1024,
             drain: Duration::ZERO,
             ready_max_in_flight: None,
+            score_cache_bytes: 64 << 20,
+            score_cache_entries: None,
         }
     }
 }
@@ -115,6 +124,8 @@ pub struct AppState {
     pub models: Models,
     pub metrics: Arc<Metrics>,
     pub batcher: Batcher,
+    /// The rerank score cache; `None` when disabled or without a reranker.
+    pub score_cache: Option<Arc<ScoreCache>>,
     permits: Arc<Semaphore>,
     /// Byte budget of in-flight tokenization (`max_tokenization_bytes` permits, one per byte,
     /// capped at `u32::MAX`).
@@ -136,6 +147,17 @@ impl AppState {
             config.max_batch_tokens,
             metrics.clone(),
         );
+        let score_cache = models.reranker.as_ref().and_then(|r| {
+            ScoreCache::new(
+                ModelId::of(&r.model),
+                config.score_cache_bytes,
+                config.score_cache_entries,
+            )
+            .map(Arc::new)
+        });
+        if let Some(c) = &score_cache {
+            metrics.score_cache_state(c.len(), c.bytes(), c.max_bytes(), 0);
+        }
         let permits = Arc::new(Semaphore::new(config.max_concurrent_requests.max(1)));
         let tokenization_budget =
             u32::try_from(config.max_tokenization_bytes.max(1)).unwrap_or(u32::MAX);
@@ -145,6 +167,7 @@ impl AppState {
             models,
             metrics,
             batcher,
+            score_cache,
             permits,
             tokenization,
             tokenization_budget,

@@ -31,9 +31,11 @@ fn docs(seed: usize) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_mixed_clients_get_the_scores_they_get_alone() {
-    // A small token budget forces requests to be split and merged across clients.
+    // A small token budget forces requests to be split and merged across clients. No score
+    // cache: every round must be computed in whatever batch it lands in.
     let s = Server::tiny(ServerConfig {
         max_batch_tokens: 512,
+        score_cache_bytes: 0,
         ..Default::default()
     })
     .await;

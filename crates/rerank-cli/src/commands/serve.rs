@@ -113,6 +113,20 @@ pub struct Args {
     /// --max-concurrent-requests, where new requests get 429).
     #[arg(long, env = "RERANK_READY_MAX_IN_FLIGHT")]
     ready_max_in_flight: Option<usize>,
+    /// Memory bound of the rerank score cache in MiB (2^20 bytes): a repeated (query,
+    /// document) pair is answered from it, bit for bit the computed score, without the model.
+    /// LRU; keyed by the model, its precision and the pair's token ids. 0 disables it.
+    #[arg(
+        long,
+        env = "RERANK_SCORE_CACHE_MB",
+        default_value_t = 64,
+        value_name = "MIB"
+    )]
+    score_cache_mb: usize,
+    /// Most pairs in the rerank score cache, on top of --score-cache-mb (default: as many as
+    /// the memory bound holds, 142 bytes a pair). 0 disables it.
+    #[arg(long, env = "RERANK_SCORE_CACHE_ENTRIES")]
+    score_cache_entries: Option<usize>,
     #[command(flatten)]
     model: super::RerankerFlags,
 }
@@ -139,6 +153,13 @@ pub fn run(args: Args) -> Result<()> {
     }
     if args.ready_max_in_flight == Some(0) {
         bail!("--ready-max-in-flight must be at least 1");
+    }
+    // At most 1 TiB: the cache allocates only what it holds, but the product must not wrap.
+    if args.score_cache_mb > 1 << 20 {
+        bail!(
+            "--score-cache-mb must be at most 1048576 (1 TiB), not {}",
+            args.score_cache_mb
+        );
     }
     // Checks --batch-size, --max-batch-tokens and --max-length even without a reranker.
     let options = args.model.options()?;
@@ -190,6 +211,8 @@ pub fn run(args: Args) -> Result<()> {
         max_connections: args.max_connections,
         drain: std::time::Duration::from_secs_f64(args.drain_seconds),
         ready_max_in_flight: args.ready_max_in_flight,
+        score_cache_bytes: args.score_cache_mb << 20,
+        score_cache_entries: args.score_cache_entries,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -30,6 +30,7 @@ use tokio::sync::oneshot;
 use crate::batcher::Work;
 use crate::error::ApiError;
 use crate::metrics::Hist;
+use crate::score_cache::{PairKey, ScoreCache};
 use crate::state::AppState;
 
 /// How over-long inputs are handled.
@@ -267,11 +268,83 @@ async fn wait<T>(rx: oneshot::Receiver<Result<T, ApiError>>) -> Result<T, ApiErr
     })?
 }
 
+/// Above this many token ids in a request, the score cache keys are hashed on the blocking
+/// pool rather than on the async runtime (SHA-256 of 64k ids is about 0.3 ms).
+const KEYS_ON_BLOCKING_POOL: usize = 1 << 16;
+
+/// Scores tokenized pairs; one [`Prediction`] per pair, in input order. With the score cache
+/// ([`crate::score_cache`], `--score-cache-mb`), the pairs are looked up first (one lock, no
+/// await held): hits are answered from it, only the misses are queued for the model (a request
+/// whose pairs are all cached never enters the queue), and their predictions are stored and
+/// merged back in input order. Misses go through [`predict_uncached`].
+pub(crate) async fn predict(
+    state: &Arc<AppState>,
+    items: Vec<Encoded>,
+) -> Result<Vec<Prediction>, ApiError> {
+    let Some(cache) = state.score_cache.clone() else {
+        return predict_uncached(state, items).await;
+    };
+    let lookup = |cache: &ScoreCache, items: &[Encoded]| {
+        let keys: Vec<PairKey> = items.iter().map(|e| cache.key(e)).collect();
+        let found = cache.get_many(&keys);
+        (keys, found)
+    };
+    let (items, keys, mut found) = if count_tokens(&items) > KEYS_ON_BLOCKING_POOL {
+        let c = cache.clone();
+        tokio::task::spawn_blocking(move || {
+            let (keys, found) = lookup(&c, &items);
+            (items, keys, found)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("score cache lookup failed: {e}")))?
+    } else {
+        let (keys, found) = lookup(&cache, &items);
+        (items, keys, found)
+    };
+    let missed_at: Vec<usize> = (0..found.len()).filter(|&i| found[i].is_none()).collect();
+    state.metrics.score_cache_lookups(
+        (found.len() - missed_at.len()) as u64,
+        missed_at.len() as u64,
+    );
+    if !missed_at.is_empty() {
+        let missed: Vec<Encoded> = items
+            .into_iter()
+            .zip(&found)
+            .filter_map(|(e, f)| f.is_none().then_some(e))
+            .collect();
+        let computed = predict_uncached(state, missed).await?;
+        if computed.len() != missed_at.len() {
+            return Err(ApiError::Internal("the model lost an output".into()));
+        }
+        // A non-finite logit is an error of the route; it is not kept.
+        let evicted = cache.insert_many(
+            missed_at
+                .iter()
+                .zip(&computed)
+                .filter(|(_, p)| p.logits.iter().all(|l| l.is_finite()))
+                .map(|(&i, p)| (keys[i], p)),
+        );
+        for (&i, p) in missed_at.iter().zip(computed) {
+            found[i] = Some(p);
+        }
+        state.metrics.score_cache_state(
+            cache.len(),
+            cache.bytes(),
+            cache.max_bytes(),
+            evicted as u64,
+        );
+    }
+    found
+        .into_iter()
+        .map(|p| p.ok_or_else(|| ApiError::Internal("a pair was left unscored".into())))
+        .collect()
+}
+
 /// Scores tokenized pairs through the batcher; one [`Prediction`] per pair, in input order.
 /// A request of more than `--max-client-batch-size` pairs (a Cohere request of up to 10,000
 /// documents) is queued in chunks of that size, one after the other, so that other requests
 /// are served between its chunks; the batcher cuts each chunk into model batches.
-pub(crate) async fn predict(
+async fn predict_uncached(
     state: &Arc<AppState>,
     items: Vec<Encoded>,
 ) -> Result<Vec<Prediction>, ApiError> {

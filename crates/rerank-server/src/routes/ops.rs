@@ -125,6 +125,12 @@ pub struct Limits {
     pub max_tokenization_bytes: usize,
     /// `--payload-limit` (bytes).
     pub payload_limit: usize,
+    /// The rerank score cache's byte bound (`--score-cache-mb` × 2^20); 0 when disabled (or
+    /// without a reranker).
+    pub score_cache_bytes: usize,
+    /// The most pairs the rerank score cache holds (the smaller of `--score-cache-entries`
+    /// and what the byte bound holds); 0 when disabled.
+    pub score_cache_entries: usize,
 }
 
 /// The `/info` answer. Fields are declared in the order they are written (alphabetical, as
@@ -188,6 +194,8 @@ pub async fn info(State(state): State<Arc<AppState>>) -> Result<Json<Info>, ApiE
             max_input_chars: c.max_input_chars,
             max_tokenization_bytes: c.max_tokenization_bytes,
             payload_limit: c.payload_limit,
+            score_cache_bytes: state.score_cache.as_ref().map_or(0, |s| s.max_bytes()),
+            score_cache_entries: state.score_cache.as_ref().map_or(0, |s| s.max_entries()),
         },
         max_input_length: m
             .reranker
