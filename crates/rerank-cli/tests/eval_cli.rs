@@ -252,3 +252,132 @@ fn eval_reports_bad_input_and_foreign_indexes() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not a document of the corpus"), "{err}");
 }
+
+/// RRF (k = 60) of two rankings of the same ids, ties by the second ranking: computed here from
+/// the lists alone.
+fn rrf_of_lists(first: &[String], reranked: &[String]) -> Vec<String> {
+    let pos = |list: &[String], id: &str| list.iter().position(|x| x == id).unwrap() + 1;
+    let mut fused: Vec<(String, f64, usize)> = reranked
+        .iter()
+        .map(|id| {
+            let (f, r) = (pos(first, id), pos(reranked, id));
+            (
+                id.clone(),
+                1.0 / (60.0 + f as f64) + 1.0 / (60.0 + r as f64),
+                r,
+            )
+        })
+        .collect();
+    fused.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap().then(a.2.cmp(&b.2)));
+    fused.into_iter().map(|(id, _, _)| id).collect()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn eval_with_fusion_adds_fused_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (corpus, queries, qrels) = write_set(dir.path());
+    let per_query = dir.path().join("per_query.jsonl");
+    let (embedder, reranker) = (model("tiny-bert-embedder"), model("tiny-bert-ce"));
+    let base = [
+        "eval",
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--queries",
+        queries.to_str().unwrap(),
+        "--qrels",
+        qrels.to_str().unwrap(),
+        "--embedder",
+        &embedder,
+        "--reranker",
+        &reranker,
+    ];
+    let mut a = base.to_vec();
+    a.extend([
+        "--retriever",
+        "dense",
+        "--fusion",
+        "rrf,linear:0,none,linear:1",
+        "--json",
+        "--group-by",
+        "kind",
+        "--per-query",
+        per_query.to_str().unwrap(),
+    ]);
+    let report: Value = serde_json::from_str(&ok(&rerank(&a))).unwrap();
+    assert_eq!(
+        report["settings"]["fusion"],
+        serde_json::json!(["rrf", "linear:0", "linear:1"]),
+        "none adds no run"
+    );
+    let m = &report["metrics"];
+    for run in [
+        "dense+rerank+rrf",
+        "dense+rerank+linear:0",
+        "dense+rerank+linear:1",
+    ] {
+        assert!(m[run]["nDCG@10"].is_number(), "{run}: {m}");
+        assert!(report["metrics_by_group"]["a"][run]["nDCG@10"].is_number());
+    }
+    // linear:0 is the first stage, linear:1 the reranker's order.
+    assert_eq!(m["dense+rerank+linear:0"], m["dense"]);
+    assert_eq!(m["dense+rerank+linear:1"], m["dense+rerank"]);
+    // Per query, the fused list is the RRF of the first-stage and the reranked lists (the
+    // dense stage returns all 6 documents, all reranked).
+    let text = std::fs::read_to_string(&per_query).unwrap();
+    let mut n = 0;
+    for line in text.lines() {
+        let q: Value = serde_json::from_str(line).unwrap();
+        let first = strings(&q["first_stage_top10"]);
+        let reranked = strings(&q["reranked_top10"]);
+        assert_eq!(first.len(), 6);
+        assert_eq!(q["fused"][0]["fusion"], "rrf");
+        assert_eq!(
+            strings(&q["fused"][0]["top10"]),
+            rrf_of_lists(&first, &reranked),
+            "{line}"
+        );
+        n += 1;
+    }
+    assert_eq!(n, 3, "one line per judged query");
+
+    // The table names the fused runs.
+    let mut a = base.to_vec();
+    a.extend(["--retriever", "bm25", "--fusion", "linear:0.5"]);
+    let table = ok(&rerank(&a));
+    assert!(table.contains("bm25+rerank+linear:0.5"), "{table}");
+
+    // Bad values: a clear error naming the accepted forms, before any work.
+    for (bad, says) in [
+        ("linear:1.5", "from 0 to 1"),
+        ("linear:nan", "from 0 to 1"),
+        ("linear:x", "number from 0 to 1"),
+        ("max", "linear:ALPHA"),
+    ] {
+        let mut a = base.to_vec();
+        a.extend(["--fusion", bad]);
+        let out = rerank(&a);
+        assert!(!out.status.success(), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--fusion") && err.contains(says),
+            "{bad}: {err}"
+        );
+    }
+    let mut a = base.to_vec();
+    a.extend(["--fusion", "rrf", "--no-rerank"]);
+    let out = rerank(&a);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--fusion combines the reranker"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -156,6 +156,36 @@ fn search_on_a_missing_index_is_a_clear_error() {
 }
 
 #[test]
+fn search_rejects_bad_fusion_values() {
+    for (bad, says) in [
+        ("linear:2", "from 0 to 1"),
+        ("linear:-0.5", "from 0 to 1"),
+        ("linear:inf", "from 0 to 1"),
+        ("RRF", "linear:ALPHA"),
+    ] {
+        let out = rerank(&["search", "--index", "/no/such/index", "--fusion", bad, "q"]);
+        assert!(!out.status.success(), "{bad}");
+        let msg = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            msg.contains("--fusion") && msg.contains(says) && !msg.contains("panicked"),
+            "{bad}: {msg}"
+        );
+    }
+    let out = rerank(&[
+        "search",
+        "--index",
+        "/no/such/index",
+        "--fusion",
+        "rrf",
+        "--no-rerank",
+        "q",
+    ]);
+    assert!(!out.status.success());
+    let msg = String::from_utf8_lossy(&out.stderr);
+    assert!(msg.contains("--fusion combines the reranker"), "{msg}");
+}
+
+#[test]
 fn embed_json_matches_sentence_transformers() {
     let reference: Value = serde_json::from_str(
         &std::fs::read_to_string(shared().join("reference/expected.json")).unwrap(),

@@ -243,6 +243,7 @@ impl PyIndex {
                     base_compressor: Box::new(CrossEncoderReranker {
                         model,
                         top_n: top_n as usize,
+                        fusion: Default::default(),
                     }),
                     top_k,
                 }

@@ -8,6 +8,7 @@ use rerank_engine::CrossEncoder;
 use serde_json::Value;
 
 use crate::error::{Result, RetrievalError};
+use crate::fusion::{self, Fusion};
 use crate::retriever::Retriever;
 use crate::Document;
 
@@ -19,9 +20,61 @@ pub trait DocumentCompressor: Send + Sync {
 /// Scores each `(query, document.text)` pair with a cross-encoder and keeps the best `top_n`,
 /// sorted by relevance. Sets `metadata["relevance_score"]` (and `score`) to the reranker's
 /// score and `metadata["relevance_logit"]` to its raw logit; every other metadata key is kept.
+///
+/// With a [`fusion`](Self::fusion) other than [`Fusion::None`], every document is scored, the
+/// input order is taken as the first stage's ranking and each document's `score` as its
+/// first-stage score, the best `top_n` by fused score are kept ([`crate::fusion`]), and
+/// `score` and `metadata["fusion_score"]` hold the fused score (f64), `metadata["fusion"]`
+/// the method and `metadata["rerank_rank"]` the 1-based rank by the reranker alone;
+/// `relevance_score` / `relevance_logit` stay the reranker's.
 pub struct CrossEncoderReranker {
     pub model: Arc<CrossEncoder>,
     pub top_n: usize,
+    /// How the reranker's scores are combined with the first stage's; [`Fusion::None`]
+    /// (the reranker's order alone) by default.
+    pub fusion: Fusion,
+}
+
+impl CrossEncoderReranker {
+    /// A reranker keeping `top_n` documents, without fusion.
+    pub fn new(model: Arc<CrossEncoder>, top_n: usize) -> Self {
+        CrossEncoderReranker {
+            model,
+            top_n,
+            fusion: Fusion::None,
+        }
+    }
+
+    /// Reranks all `documents` (first-stage order) and keeps the `top_n` best by fused score.
+    fn fused(&self, documents: Vec<Document>, query: &str) -> Result<Vec<Document>> {
+        let texts: Vec<&str> = documents.iter().map(|d| d.text.as_str()).collect();
+        let ranked = self.model.rank(query, &texts, documents.len())?;
+        let mut predictions = vec![(0.0f32, 0.0f32); documents.len()];
+        for r in &ranked {
+            predictions[r.index] = (r.logit, r.score);
+        }
+        let first: Vec<f32> = documents.iter().map(|d| d.score).collect();
+        let logits: Vec<f32> = predictions.iter().map(|p| p.0).collect();
+        let order = fusion::fuse(self.fusion, &first, &logits)?;
+        let method = self.fusion.to_string();
+        let mut slots: Vec<Option<Document>> = documents.into_iter().map(Some).collect();
+        Ok(order
+            .into_iter()
+            .take(self.top_n)
+            .filter_map(|f| {
+                let mut d = slots[f.index].take()?;
+                let (logit, score) = predictions[f.index];
+                d.score = f.score as f32;
+                let m = &mut d.metadata;
+                m.insert("relevance_score".into(), Value::from(score));
+                m.insert("relevance_logit".into(), Value::from(logit));
+                m.insert("rerank_rank".into(), Value::from(f.rerank_rank));
+                m.insert("fusion".into(), Value::from(method.clone()));
+                m.insert("fusion_score".into(), Value::from(f.score));
+                Some(d)
+            })
+            .collect())
+    }
 }
 
 impl DocumentCompressor for CrossEncoderReranker {
@@ -33,6 +86,9 @@ impl DocumentCompressor for CrossEncoderReranker {
         }
         if documents.is_empty() {
             return Ok(documents);
+        }
+        if !self.fusion.is_none() {
+            return self.fused(documents, query);
         }
         let texts: Vec<&str> = documents.iter().map(|d| d.text.as_str()).collect();
         let ranked = self.model.rank(query, &texts, self.top_n)?;

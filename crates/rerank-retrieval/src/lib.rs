@@ -11,6 +11,7 @@ pub mod compression;
 pub mod document;
 pub mod error;
 pub mod eval;
+pub mod fusion;
 pub mod index;
 pub mod ingest;
 pub mod pipeline;
@@ -19,6 +20,7 @@ pub mod retriever;
 pub use compression::{ContextualCompressionRetriever, CrossEncoderReranker, DocumentCompressor};
 pub use document::Document;
 pub use error::{Result, RetrievalError};
+pub use fusion::Fusion;
 pub use retriever::{
     build_retriever, build_retriever_with, Bm25Retriever, DenseRetriever, DirectQueryEmbedder,
     HybridRetriever, QueryEmbedder, Retriever, RetrieverKind,

@@ -356,6 +356,62 @@ async fn search_reranks_the_first_stage_of_the_index() {
     assert_error(&r, 422, "validation", "retriever");
     let r = post(&c, &s.at("/search"), &json!({"query": "x", "top_k": 0})).await;
     assert_error(&r, 422, "validation", "top_k");
+
+    // Fusion: the RRF of the first-stage ranks and the reranker's ranks of the plain answer.
+    let q = "jobs and the economy";
+    let (st, plain) = post(
+        &c,
+        &s.at("/search"),
+        &json!({"query": q, "top_k": 5, "top_n": 5}),
+    )
+    .await;
+    assert_eq!(st, 200, "{plain}");
+    assert!(plain.get("fusion").is_none() && plain["documents"][0].get("fusion_score").is_none());
+    let mut want: Vec<(String, f64, usize)> = plain["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(r, d)| {
+            let f = d["metadata"]["first_stage_rank"].as_u64().unwrap() as f64;
+            let s = 1.0 / (60.0 + f) + 1.0 / (60.0 + (r + 1) as f64);
+            (d["id"].as_str().unwrap().to_string(), s, r)
+        })
+        .collect();
+    want.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap().then(a.2.cmp(&b.2)));
+    let (st, fused) = post(
+        &c,
+        &s.at("/search"),
+        &json!({"query": q, "top_k": 5, "top_n": 3, "fusion": "rrf"}),
+    )
+    .await;
+    assert_eq!(st, 200, "{fused}");
+    assert_eq!(fused["fusion"], "rrf");
+    let docs = fused["documents"].as_array().unwrap();
+    assert_eq!(docs.len(), 3);
+    for (d, (id, score, rerank_index)) in docs.iter().zip(&want) {
+        assert_eq!(d["id"], id.as_str(), "{fused}");
+        assert!((d["fusion_score"].as_f64().unwrap() - score).abs() < 1e-12);
+        assert_eq!(d["fusion_score"], d["metadata"]["fusion_score"]);
+        assert_eq!(d["metadata"]["rerank_rank"], json!(rerank_index + 1));
+        // The reranker's score is still there.
+        assert_eq!(
+            d["relevance_score"],
+            plain["documents"][*rerank_index]["relevance_score"]
+        );
+    }
+    for bad in ["linear:1.5", "linear:nan", "max", "linear:"] {
+        let r = post(&c, &s.at("/search"), &json!({"query": "x", "fusion": bad})).await;
+        assert_error(&r, 422, "validation", "fusion");
+    }
+    let (st, v) = post(
+        &c,
+        &s.at("/search"),
+        &json!({"query": q, "top_k": 5, "top_n": 2, "fusion": "linear:0.5"}),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["fusion"], "linear:0.5");
     s.shutdown().await;
 }
 

@@ -5,7 +5,9 @@
 //! cross-encoder (ranks below it keep their first-stage order) and reports nDCG@10, MRR@10,
 //! Recall@10 and Recall@100 (pytrec_eval definitions, averaged over every judged query) with
 //! timings. Cross-encoder predictions are cached per (query, document) within one invocation,
-//! so a pair retrieved by several first stages is scored once.
+//! so a pair retrieved by several first stages is scored once. `--fusion` adds, per first
+//! stage, one run per fusion of the first stage's and the reranker's scores (named
+//! `<first stage>+rerank+<fusion>`), over the same predictions.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -22,11 +24,11 @@ use rerank_retrieval::eval::{
 };
 use rerank_retrieval::index::Index;
 use rerank_retrieval::pipeline::IndexingReport;
-use rerank_retrieval::{build_retriever, Retriever, RetrieverKind};
+use rerank_retrieval::{build_retriever, Fusion, Retriever, RetrieverKind};
 use serde_json::{json, Value};
 
 use super::index::open_with_embedder;
-use super::search::DEFAULT_RERANKER;
+use super::search::{parse_fusion, DEFAULT_RERANKER};
 use super::{RerankerFlags, RetrieverArg};
 use crate::output;
 
@@ -68,6 +70,13 @@ pub struct Args {
     /// Evaluate the first stage only.
     #[arg(long)]
     no_rerank: bool,
+    /// Fusion(s) of the reranker's and the first stage's scores to evaluate as well,
+    /// comma-separated: `rrf` (1/(60 + first-stage rank) + 1/(60 + rerank rank)) or
+    /// `linear:ALPHA` (ALPHA·minmax(logit) + (1 − ALPHA)·minmax(first-stage score) over the
+    /// reranked candidates, 0 ≤ ALPHA ≤ 1); `none` (the default) adds nothing. Each is one more
+    /// run per first stage, over the same reranker predictions.
+    #[arg(long, value_delimiter = ',', default_value = "none", value_parser = parse_fusion)]
+    fusion: Vec<Fusion>,
     /// Approximate (HNSW) dense search instead of the exact search used by default.
     #[arg(long)]
     hnsw: bool,
@@ -147,6 +156,15 @@ pub fn run(args: Args) -> Result<()> {
     if args.top_k == 0 || args.rerank_depth == 0 {
         bail!("--top-k and --rerank-depth must be at least 1");
     }
+    let mut fusions: Vec<Fusion> = Vec::new();
+    for f in args.fusion.iter().filter(|f| !f.is_none()) {
+        if !fusions.contains(f) {
+            fusions.push(*f);
+        }
+    }
+    if args.no_rerank && !fusions.is_empty() {
+        bail!("--fusion combines the reranker with the first stage: it needs reranking (drop --no-rerank)");
+    }
     let mut kinds = args.retriever.clone();
     kinds.dedup_by_key(|k| retriever_name(*k));
     let hide_progress = args.json || !std::io::stderr().is_terminal();
@@ -181,12 +199,13 @@ pub fn run(args: Args) -> Result<()> {
             retriever_name(kind).to_string()
         };
         let bar = progress_bar(dataset.queries.len(), &what, hide_progress);
-        let report = eval::evaluate(
+        let report = eval::evaluate_fused(
             retriever.as_ref(),
             scorer.as_mut(),
             &dataset.queries,
             &dataset.qrels,
             settings,
+            &fusions,
             &mut |done, _| bar.set_position(done as u64),
         )?;
         bar.finish_and_clear();
@@ -211,6 +230,7 @@ pub fn run(args: Args) -> Result<()> {
                 "reranker": model.as_ref().map(|_| args.reranker.clone()),
                 "top_k": args.top_k,
                 "rerank_depth": model.as_ref().map(|_| args.rerank_depth.min(args.top_k)),
+                "fusion": fusions.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
                 "dense_search": if args.hnsw { "hnsw" } else { "exact" },
                 "index": args.index,
             },
@@ -240,6 +260,12 @@ fn metrics_table(reports: &[RunReport]) -> BTreeMap<String, Value> {
         if let Some(m) = &r.reranked {
             table.insert(format!("{}+rerank", r.retriever), json!(m));
         }
+        for f in &r.fused {
+            table.insert(
+                format!("{}+rerank+{}", r.retriever, f.fusion),
+                json!(f.metrics),
+            );
+        }
     }
     table
 }
@@ -250,6 +276,7 @@ fn group_metrics(reports: &[RunReport], key: &str) -> BTreeMap<String, BTreeMap<
     for r in reports {
         let mut first: BTreeMap<String, MetricsSummary> = BTreeMap::new();
         let mut reranked: BTreeMap<String, MetricsSummary> = BTreeMap::new();
+        let mut fused: BTreeMap<(String, String), MetricsSummary> = BTreeMap::new();
         for q in &r.per_query {
             let group = match q.query_metadata.get(key) {
                 Some(Value::String(s)) => s.clone(),
@@ -257,6 +284,12 @@ fn group_metrics(reports: &[RunReport], key: &str) -> BTreeMap<String, BTreeMap<
                 None => String::new(),
             };
             first.entry(group.clone()).or_default().add(&q.first_stage);
+            for f in &q.fused {
+                fused
+                    .entry((group.clone(), f.fusion.clone()))
+                    .or_default()
+                    .add(&f.metrics);
+            }
             if let Some(m) = &q.reranked {
                 reranked.entry(group).or_default().add(m);
             }
@@ -267,6 +300,14 @@ fn group_metrics(reports: &[RunReport], key: &str) -> BTreeMap<String, BTreeMap<
             g.insert("queries".into(), json!(s.count()));
             if let Some(s) = reranked.get(&group) {
                 g.insert(format!("{}+rerank", r.retriever), json!(s.mean()));
+            }
+            for f in &r.fused {
+                if let Some(s) = fused.get(&(group.clone(), f.fusion.clone())) {
+                    g.insert(
+                        format!("{}+rerank+{}", r.retriever, f.fusion),
+                        json!(s.mean()),
+                    );
+                }
             }
         }
     }
@@ -311,15 +352,21 @@ fn print_table(
         writeln!(out, ", top {depth} reranked by {}", args.reranker)?;
     }
     writeln!(out)?;
+    // Fused runs have longer names (`hybrid+rerank+linear:0.5`).
+    let w = if reports.iter().any(|r| !r.fused.is_empty()) {
+        26
+    } else {
+        16
+    };
     writeln!(
         out,
-        "{:<16} {:>8} {:>8} {:>10} {:>11}",
+        "{:<w$} {:>8} {:>8} {:>10} {:>11}",
         "run", "nDCG@10", "MRR@10", "Recall@10", "Recall@100"
     )?;
     let row = |out: &mut dyn Write, name: &str, m: &eval::Metrics| -> std::io::Result<()> {
         writeln!(
             out,
-            "{name:<16} {:>8.4} {:>8.4} {:>10.4} {:>11.4}",
+            "{name:<w$} {:>8.4} {:>8.4} {:>10.4} {:>11.4}",
             m.ndcg_10, m.mrr_10, m.recall_10, m.recall_100
         )
     };
@@ -330,8 +377,27 @@ fn print_table(
             let delta = m.ndcg_10 - r.first_stage.ndcg_10;
             writeln!(
                 out,
-                "{:<16} nDCG@10 {delta:+.4}: reranking {} the first stage",
+                "{:<w$} nDCG@10 {delta:+.4}: reranking {} the first stage",
                 "",
+                if delta > 0.0 {
+                    "beats"
+                } else {
+                    "does not beat"
+                }
+            )?;
+        }
+        for f in &r.fused {
+            row(
+                out,
+                &format!("{}+rerank+{}", r.retriever, f.fusion),
+                &f.metrics,
+            )?;
+            let delta = f.metrics.ndcg_10 - r.first_stage.ndcg_10;
+            writeln!(
+                out,
+                "{:<w$} nDCG@10 {delta:+.4}: {} fusion {} the first stage",
+                "",
+                f.fusion,
                 if delta > 0.0 {
                     "beats"
                 } else {

@@ -10,8 +10,8 @@ use rerank_engine::EmbedderOptions;
 use rerank_retrieval::compression::{mark_first_stage, StageTimings};
 use rerank_retrieval::index::Index;
 use rerank_retrieval::{
-    build_retriever, ContextualCompressionRetriever, CrossEncoderReranker, Document, Retriever,
-    RetrieverKind,
+    build_retriever, ContextualCompressionRetriever, CrossEncoderReranker, Document, Fusion,
+    Retriever, RetrieverKind,
 };
 use serde_json::json;
 
@@ -48,6 +48,11 @@ pub struct Args {
     /// Exact (brute-force) dense search instead of HNSW.
     #[arg(long)]
     exact: bool,
+    /// Combine the reranker's scores with the first stage's after reranking: `none` (the
+    /// reranker's order), `rrf` (1/(60 + first-stage rank) + 1/(60 + rerank rank)) or
+    /// `linear:ALPHA` (ALPHA·minmax(logit) + (1 − ALPHA)·minmax(first-stage score), 0 ≤ ALPHA ≤ 1).
+    #[arg(long, default_value = "none", value_parser = parse_fusion)]
+    fusion: Fusion,
     /// One JSON object: query, settings, timings and the documents with metadata.
     #[arg(long)]
     json: bool,
@@ -55,6 +60,11 @@ pub struct Args {
     query: String,
     #[command(flatten)]
     model: RerankerFlags,
+}
+
+/// `--fusion`'s parser: [`Fusion`]'s `FromStr`, its message as clap's error.
+pub fn parse_fusion(s: &str) -> std::result::Result<Fusion, String> {
+    s.parse::<Fusion>().map_err(|e| e.to_string())
 }
 
 /// The first stage of `args`, with the index's embedder (or `--embedder`) when it needs one.
@@ -80,6 +90,9 @@ pub fn run(args: Args) -> Result<()> {
     if args.query.trim().is_empty() {
         bail!("the query is empty");
     }
+    if args.no_rerank && !args.fusion.is_none() {
+        bail!("--fusion combines the reranker with the first stage: it needs reranking (drop --no-rerank)");
+    }
     let index = Arc::new(Index::open(&args.index)?);
     let retriever = first_stage(&args, index)?;
     let retriever_name = retriever.name();
@@ -99,6 +112,7 @@ pub fn run(args: Args) -> Result<()> {
             base_compressor: Box::new(CrossEncoderReranker {
                 model: Arc::new(model),
                 top_n: args.top_n,
+                fusion: args.fusion,
             }),
             top_k: args.top_k,
         };
@@ -113,6 +127,7 @@ pub fn run(args: Args) -> Result<()> {
             "top_k": args.top_k,
             "top_n": if args.no_rerank { serde_json::Value::Null } else { json!(args.top_n) },
             "reranker": if args.no_rerank { serde_json::Value::Null } else { json!(args.reranker) },
+            "fusion": args.fusion.to_string(),
             "timings_ms": {"first_stage": ms(timings.first_stage), "rerank": ms(timings.rerank)},
             "documents": documents,
         });
@@ -163,6 +178,23 @@ fn print_document(
         writeln!(
             out,
             "{}. {retriever} score {first_score:.4}  [{}]",
+            rank + 1,
+            d.id
+        )?;
+    } else if let Some(fused) = d.metadata.get("fusion_score").and_then(|v| v.as_f64()) {
+        let relevance = d
+            .metadata
+            .get("relevance_score")
+            .and_then(|v| v.as_f64())
+            .unwrap_or(0.0);
+        let rerank_rank = d
+            .metadata
+            .get("rerank_rank")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        writeln!(
+            out,
+            "{}. fused {fused:.4}  (relevance {relevance:.4} #{rerank_rank}, first stage #{first_rank}, {retriever} {first_score:.4})  [{}]",
             rank + 1,
             d.id
         )?;

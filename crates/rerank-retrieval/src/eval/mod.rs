@@ -18,7 +18,10 @@ use crate::Document;
 
 pub use beir::{BeirDataset, Qrels, Query};
 pub use metrics::{Judgments, Metrics, MetricsSummary};
-pub use run::{evaluate, EvalSettings, PairScorer, QueryEval, RunReport, RunTimings};
+pub use run::{
+    evaluate, evaluate_fused, fused_ids, EvalSettings, FusedQueryEval, FusedRun, PairScorer,
+    QueryEval, RerankedId, RunReport, RunTimings,
+};
 
 /// Adds the corpus documents the index does not hold yet, each embedded **whole** — one
 /// passage per document, truncated by the embedder at its max length (sentence-transformers'

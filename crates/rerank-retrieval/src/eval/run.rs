@@ -6,6 +6,10 @@
 //! reordered by the cross-encoder's logit (descending; ties keep the first-stage order) and the
 //! rest (`rerank_depth + 1 ..= top_k`) are appended unchanged, so Recall@100 after reranking
 //! equals the first stage's when `top_k` = 100.
+//!
+//! With fusion ([`evaluate_fused`]), each [`Fusion`] gives one more run per first stage: the
+//! first `rerank_depth` candidates ordered by the fused score of their first-stage score or
+//! rank and the reranker's logit ([`crate::fusion`]), the rest appended unchanged.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -17,6 +21,7 @@ use serde_json::{Map, Value};
 use crate::error::{Result, RetrievalError};
 use crate::eval::beir::{Qrels, Query};
 use crate::eval::metrics::{Judgments, Metrics, MetricsSummary};
+use crate::fusion::{self, Fusion};
 use crate::retriever::Retriever;
 use crate::Document;
 
@@ -152,6 +157,27 @@ pub struct QueryEval {
     pub first_stage: Metrics,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reranked: Option<Metrics>,
+    /// One entry per fusion of [`evaluate_fused`], in its order (empty otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fused: Vec<FusedQueryEval>,
+}
+
+/// One query's result under one fusion.
+#[derive(Debug, Clone, Serialize)]
+pub struct FusedQueryEval {
+    /// The fusion (`rrf`, `linear:0.5`, ...).
+    pub fusion: String,
+    /// Top 10 ids by fused score, best first.
+    pub top10: Vec<String>,
+    pub metrics: Metrics,
+}
+
+/// The means of one fusion over all queries.
+#[derive(Debug, Clone, Serialize)]
+pub struct FusedRun {
+    /// The fusion (`rrf`, `linear:0.5`, ...).
+    pub fusion: String,
+    pub metrics: Metrics,
 }
 
 /// Times of one run. Rerank figures cover the pairs actually scored (cache hits cost ~0).
@@ -184,6 +210,9 @@ pub struct RunReport {
     pub first_stage: Metrics,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reranked: Option<Metrics>,
+    /// Means of each fusion of [`evaluate_fused`], in its order (empty otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fused: Vec<FusedRun>,
     pub timings: RunTimings,
     #[serde(skip)]
     pub per_query: Vec<QueryEval>,
@@ -197,12 +226,63 @@ pub struct RunReport {
 /// retriever's and the engine's errors.
 pub fn evaluate(
     retriever: &dyn Retriever,
-    mut scorer: Option<&mut PairScorer<'_>>,
+    scorer: Option<&mut PairScorer<'_>>,
     queries: &[Query],
     qrels: &Qrels,
     settings: EvalSettings,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<RunReport> {
+    evaluate_fused(retriever, scorer, queries, qrels, settings, &[], progress)
+}
+
+/// The ranked ids of one query under `fusion`: the reranked head (`reranked` entries with a
+/// logit) fused with the first stage's scores of `candidates`, then the tail unchanged.
+///
+/// Errors: [`RetrievalError::InvalidArgument`] for a non-finite first-stage score or logit.
+pub fn fused_ids(
+    fusion: Fusion,
+    candidates: &[Document],
+    reranked: &[RerankedId],
+) -> Result<Vec<String>> {
+    let head: Vec<&RerankedId> = reranked.iter().filter(|r| r.logit.is_some()).collect();
+    let mut logits = vec![0.0f32; head.len()];
+    for r in &head {
+        let i = r.first_stage_rank - 1;
+        if i >= head.len() {
+            return Err(RetrievalError::InvalidArgument(
+                "the reranked candidates must be the first stage's head".into(),
+            ));
+        }
+        logits[i] = r.logit.unwrap_or_default();
+    }
+    let first: Vec<f32> = candidates[..head.len()].iter().map(|d| d.score).collect();
+    let order = fusion::fuse(fusion, &first, &logits)?;
+    Ok(order
+        .into_iter()
+        .map(|f| candidates[f.index].id.clone())
+        .chain(candidates[head.len()..].iter().map(|d| d.id.clone()))
+        .collect())
+}
+
+/// [`evaluate`] with one more run per entry of `fusions` (each over the same reranker
+/// predictions; see [`fused_ids`]). A `scorer` is needed when `fusions` is not empty.
+///
+/// Errors: those of [`evaluate`]; [`RetrievalError::InvalidArgument`] for fusions without a
+/// scorer.
+pub fn evaluate_fused(
+    retriever: &dyn Retriever,
+    mut scorer: Option<&mut PairScorer<'_>>,
+    queries: &[Query],
+    qrels: &Qrels,
+    settings: EvalSettings,
+    fusions: &[Fusion],
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<RunReport> {
+    if !fusions.is_empty() && scorer.is_none() {
+        return Err(RetrievalError::InvalidArgument(
+            "fusion needs a reranker".into(),
+        ));
+    }
     if settings.top_k == 0 || settings.rerank_depth == 0 {
         return Err(RetrievalError::InvalidArgument(
             "top_k and rerank_depth must be at least 1".into(),
@@ -212,6 +292,7 @@ pub fn evaluate(
     let empty = Judgments::new();
     let mut first_summary = MetricsSummary::default();
     let mut reranked_summary = MetricsSummary::default();
+    let mut fused_summaries = vec![MetricsSummary::default(); fusions.len()];
     let mut first_time = Duration::ZERO;
     let mut rerank_cost = RerankCost::default();
     let mut per_query = Vec::with_capacity(queries.len());
@@ -231,6 +312,7 @@ pub fn evaluate(
             reranked_top10_logits: None,
             first_stage: first_metrics,
             reranked: None,
+            fused: Vec::new(),
         };
         if let Some(scorer) = scorer.as_deref_mut() {
             let (reranked, cost) = scorer.rerank(query, &candidates, depth)?;
@@ -243,6 +325,16 @@ pub fn evaluate(
             eval.reranked = Some(m);
             eval.reranked_top10 = Some(ids.iter().take(10).map(|s| s.to_string()).collect());
             eval.reranked_top10_logits = Some(reranked.iter().take(10).map(|r| r.logit).collect());
+            for (fusion, summary) in fusions.iter().zip(&mut fused_summaries) {
+                let ids = fused_ids(*fusion, &candidates, &reranked)?;
+                let m = Metrics::of_run(&ids, judgments);
+                summary.add(&m);
+                eval.fused.push(FusedQueryEval {
+                    fusion: fusion.to_string(),
+                    top10: ids.into_iter().take(10).collect(),
+                    metrics: m,
+                });
+            }
         }
         per_query.push(eval);
         progress(n + 1, queries.len());
@@ -257,6 +349,14 @@ pub fn evaluate(
         rerank_depth: reranking.then_some(depth),
         first_stage: first_summary.mean(),
         reranked: reranking.then(|| reranked_summary.mean()),
+        fused: fusions
+            .iter()
+            .zip(&fused_summaries)
+            .map(|(f, s)| FusedRun {
+                fusion: f.to_string(),
+                metrics: s.mean(),
+            })
+            .collect(),
         timings: RunTimings {
             first_stage_ms_per_query: first_time.as_secs_f64() * 1e3 / nq,
             rerank_ms_per_query: rerank_secs * 1e3 / nq,

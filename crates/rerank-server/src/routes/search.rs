@@ -10,6 +10,11 @@
 //! embedding is the only work sent to the inference thread ([`QueryEmbedder`]), and the
 //! `(query, candidate)` pairs are scored through the batcher like any `/rerank` request.
 //!
+//! With `fusion` (`rrf` or `linear:ALPHA`, see [`rerank_retrieval::fusion`]) the `top_n` kept
+//! are the best by the fused score of the first stage's rank or score and the reranker's
+//! logit, as the library's `CrossEncoderReranker` with a fusion does; the default `none` is
+//! the reranker's order alone.
+//!
 //! `top_k` is clamped to the number of passages in the index (and `top_n` to `top_k`), so no
 //! user number reaches usearch's or tantivy's allocations; the answer reports the values used.
 
@@ -23,7 +28,7 @@ use rerank_engine::tokenize::Encoded;
 use rerank_engine::Embedder;
 use rerank_retrieval::compression::mark_first_stage;
 use rerank_retrieval::{
-    build_retriever_with, Document, QueryEmbedder, RetrievalError, RetrieverKind,
+    build_retriever_with, fusion, Document, Fusion, QueryEmbedder, RetrievalError, RetrieverKind,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -56,12 +61,24 @@ pub struct SearchRequest {
     #[serde(default)]
     #[schema(default = "dense", example = "hybrid")]
     pub retriever: Option<String>,
+    /// How the reranker's score is combined with the first stage's after reranking: `none`
+    /// (default: the reranker's order), `rrf` (`1/(60 + first-stage rank) + 1/(60 + rerank
+    /// rank)`) or `linear:ALPHA` (`ALPHA·minmax(logit) + (1 − ALPHA)·minmax(first-stage
+    /// score)` over the candidates, 0 ≤ ALPHA ≤ 1).
+    #[serde(default)]
+    #[schema(default = "none", example = "rrf")]
+    pub fusion: Option<String>,
 }
 
 /// One reranked document of the `/search` answer. Fields in alphabetical order, the order
 /// this route has always written them in.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchHit {
+    /// The fused score (with a `fusion` other than `none`; absent otherwise). The documents
+    /// are ordered by it; `metadata` then also holds `fusion`, `fusion_score` and
+    /// `rerank_rank` (1-based rank by the reranker alone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fusion_score: Option<f64>,
     /// The passage id.
     pub id: String,
     /// The passage's metadata, with the first stage's `retriever`, `first_stage_rank` and
@@ -83,8 +100,11 @@ pub struct SearchHit {
 /// written them in.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchResponse {
-    /// The `top_n` documents, by descending relevance.
+    /// The `top_n` documents, by descending relevance (or fused score with `fusion`).
     pub documents: Vec<SearchHit>,
+    /// The fusion used (`rrf`, `linear:ALPHA`); absent for `none`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<String>,
     /// The query.
     pub query: String,
     /// The first stage used.
@@ -185,7 +205,7 @@ impl QueryEmbedder for ServerQueryEmbedder {
 /// `x-truncated-inputs: N` counts the (query, candidate) pairs cut to the reranker's length.
 ///
 /// Errors: 424 without an index, a reranker, or (dense/hybrid) an embedder; 422 for an empty
-/// query, `top_k`/`top_n` < 1 or an unknown retriever; 413 for a query over
+/// query, `top_k`/`top_n` < 1, an unknown retriever or a bad `fusion`; 413 for a query over
 /// `--max-input-chars`.
 #[utoipa::path(
     post,
@@ -218,6 +238,12 @@ pub async fn search(
                 "`retriever` must be dense, bm25 or hybrid, got {name:?}"
             ))
         })?,
+    };
+    let fusion = match req.fusion.as_deref() {
+        None => Fusion::None,
+        Some(f) => f
+            .parse::<Fusion>()
+            .map_err(|e| ApiError::Validation(format!("`fusion`: {e}")))?,
     };
     let embedder = if kind.needs_embedder() {
         Some(state.embedder()?.model.clone())
@@ -255,9 +281,34 @@ pub async fn search(
         let cut: Vec<bool> = items.iter().map(|e| e.truncated).collect();
         truncated = cut.iter().filter(|&&c| c).count();
         let predictions = predict(&state, items).await?;
-        let ranked = score::rank(predictions, top_n)?;
+        // (ranked document, fused score and rerank rank) best first; no fused score for `none`.
+        let ranked: Vec<(score::RankedDocument, Option<(f64, usize)>)> = if fusion.is_none() {
+            score::rank(predictions, top_n)?
+                .into_iter()
+                .map(|r| (r, None))
+                .collect()
+        } else {
+            let n = predictions.len();
+            let mut by_index: Vec<Option<score::RankedDocument>> = vec![None; n];
+            for r in score::rank(predictions, n)? {
+                let i = r.index;
+                by_index[i] = Some(r);
+            }
+            let by_index: Vec<score::RankedDocument> = by_index.into_iter().flatten().collect();
+            let first: Vec<f32> = candidates.iter().map(|d| d.score).collect();
+            let logits: Vec<f32> = by_index.iter().map(|r| r.logit).collect();
+            fusion::fuse(fusion, &first, &logits)
+                .map_err(|e| ApiError::Internal(format!("fusion failed: {e}")))?
+                .into_iter()
+                .take(top_n)
+                .filter_map(|f| {
+                    let r = by_index.get(f.index)?.clone();
+                    Some((r, Some((f.score, f.rerank_rank))))
+                })
+                .collect()
+        };
         let mut slots: Vec<Option<Document>> = candidates.into_iter().map(Some).collect();
-        for r in ranked {
+        for (r, fused) in ranked {
             let Some(mut d) = slots.get_mut(r.index).and_then(Option::take) else {
                 continue;
             };
@@ -265,7 +316,16 @@ pub async fn search(
                 .insert("relevance_score".into(), Value::from(r.score));
             d.metadata
                 .insert("relevance_logit".into(), Value::from(r.logit));
+            if let Some((fused_score, rerank_rank)) = fused {
+                d.metadata
+                    .insert("rerank_rank".into(), Value::from(rerank_rank));
+                d.metadata
+                    .insert("fusion".into(), Value::from(fusion.to_string()));
+                d.metadata
+                    .insert("fusion_score".into(), Value::from(fused_score));
+            }
             out.push(SearchHit {
+                fusion_score: fused.map(|f| f.0),
                 id: d.id,
                 metadata: d.metadata,
                 relevance_score: f64::from(r.score),
@@ -276,6 +336,7 @@ pub async fn search(
     }
     let body = SearchResponse {
         documents: out,
+        fusion: (!fusion.is_none()).then(|| fusion.to_string()),
         query: req.query,
         retriever: kind.name().to_string(),
         top_k,
