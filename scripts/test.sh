@@ -10,9 +10,11 @@
 #      and a TEI-style request); it fails, never skips, when its client cannot be installed;
 #   5. three `rerank serve` replicas behind HAProxy (scripts/replica_test.sh, deploy/haproxy.cfg):
 #      60 s of mixed load with one replica killed and one drained, then requests/s with 1, 2 and 3
-#      replicas; any failed request fails it, and it fails, never skips, without haproxy.
-# Needs ../shared beside the clone, the Rust toolchain, python3 with venv, haproxy (.ci/run
-# installs it with apt-get), and PyPI/crates.io.
+#      replicas; any failed request fails it, and it fails, never skips, without haproxy;
+#   6. the playground page of `rerank serve` in headless Chromium (scripts/playground_check.sh,
+#      Playwright from PyPI driving /usr/bin/chromium): it fails, never skips, without chromium.
+# Needs ../shared beside the clone, the Rust toolchain, python3 with venv, haproxy and chromium
+# (.ci/run installs them with apt-get), and PyPI/crates.io.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -d ../shared/models ]; then
@@ -38,4 +40,6 @@ step "third-party clients against rerank serve"
 RERANK_BIN="$PWD/target/release/rerank" scripts/cohere_sdk_check.sh
 step "replicas behind HAProxy (kill, drain, requests/s)"
 RERANK_BIN="$PWD/target/release/rerank" scripts/replica_test.sh
+step "playground page in headless Chromium"
+RERANK_BIN="$PWD/target/release/rerank" scripts/playground_check.sh
 step "all checks passed"

@@ -1,6 +1,8 @@
 //! Optional API key: `Authorization: Bearer <key>` (scheme in any case) on every route except
 //! the probes [`OPEN_PATHS`] (`/health`, `/ready`, `/.well-known/ready`), which load balancers
-//! and Kubernetes call without credentials.
+//! and Kubernetes call without credentials, and the static playground page [`PUBLIC_PAGES`]
+//! (`/`), which a browser opens without one (the API calls it makes carry the key typed into
+//! it).
 
 use std::sync::Arc;
 
@@ -15,9 +17,12 @@ use crate::state::AppState;
 /// Paths that never need the API key: liveness and readiness probes.
 pub const OPEN_PATHS: [&str; 3] = ["/health", "/ready", "/.well-known/ready"];
 
+/// Static pages that never need the API key: the playground (`GET /`,
+/// [`crate::routes::playground`]), the same for every server and holding no data.
+pub const PUBLIC_PAGES: [&str; 1] = ["/"];
+
 /// Middleware: passes the request on when no key is configured, the path is a probe
-/// ([`OPEN_PATHS`]), or the
-/// bearer token equals the key (SHA-256 digests compared in constant time); else 401
+/// ([`OPEN_PATHS`]) or a static page ([`PUBLIC_PAGES`]), or the bearer token equals the key (SHA-256 digests compared in constant time); else 401
 /// `unauthorized`.
 pub async fn require_api_key(
     State(state): State<Arc<AppState>>,
@@ -27,7 +32,8 @@ pub async fn require_api_key(
     let Some(key) = state.config.api_key.as_deref() else {
         return next.run(req).await;
     };
-    if OPEN_PATHS.contains(&req.uri().path()) {
+    let path = req.uri().path();
+    if OPEN_PATHS.contains(&path) || PUBLIC_PAGES.contains(&path) {
         return next.run(req).await;
     }
     let given = req

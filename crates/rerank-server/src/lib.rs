@@ -5,7 +5,8 @@
 //! (`/v1/embeddings`), infinity and Weaviate reranker-transformers clients (`/rerank` tells
 //! the shapes apart by their fields, see [`routes::rerank`]), plus two-stage `/search` over an
 //! index and operations routes (`/health`, `/ready`, `/.well-known/ready`, `/meta`, `/info`,
-//! `/metrics`, `/openapi.json`).
+//! `/metrics`, `/openapi.json`) and a static playground page at `/`
+//! ([`routes::playground`]).
 //!
 //! Requests are tokenized on tokio's blocking pool, queued (bounded: 429 when
 //! `max_concurrent_requests` are in flight) and merged by a single inference thread into model

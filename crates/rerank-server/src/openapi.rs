@@ -33,7 +33,8 @@ use crate::state::AppState;
 pub struct ApiDoc;
 
 /// Adds the `bearer` HTTP security scheme (`--api-key`; every route but the probes `/health`,
-/// `/ready` and `/.well-known/ready` needs it when the server has a key).
+/// `/ready` and `/.well-known/ready` and the playground page `/` needs it when the server has a
+/// key).
 struct BearerScheme;
 
 impl Modify for BearerScheme {
@@ -83,7 +84,7 @@ pub(crate) enum ModelErrors {
 /// Every route of the API with its OpenAPI operation: the router of [`crate::router`] (before
 /// its fallbacks and layers) and the document come from this one list.
 pub fn api_router() -> OpenApiRouter<Arc<AppState>> {
-    use crate::routes::{cohere, openai, ops, rerank, search, tei, weaviate};
+    use crate::routes::{cohere, openai, ops, playground, rerank, search, tei, weaviate};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(rerank::rerank))
         .routes(routes!(tei::embed_route))
@@ -99,6 +100,7 @@ pub fn api_router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(ops::info))
         .routes(routes!(ops::metrics))
         .routes(routes!(ops::openapi))
+        .routes(routes!(playground::page))
 }
 
 /// The document alone (what `GET /openapi.json` serves).
@@ -115,8 +117,8 @@ mod tests {
         assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
         let paths = doc["paths"].as_object().unwrap();
         let operations: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
-        // 11 before issue 14; + /ready, /.well-known/ready, /meta.
-        assert_eq!(operations, 14, "{:?}", paths.keys());
+        // 11 before issue 14; + /ready, /.well-known/ready, /meta; + GET / (issue 15).
+        assert_eq!(operations, 15, "{:?}", paths.keys());
         let error = &doc["components"]["schemas"]["ErrorBody"];
         assert_eq!(
             error["required"],

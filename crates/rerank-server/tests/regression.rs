@@ -260,7 +260,7 @@ async fn wrong_method_is_json_405() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_route_is_json_404() {
     let s = Server::tiny(ServerConfig::default()).await;
-    for (method, path) in [("GET", "/nope"), ("POST", "/v3/rerank"), ("PUT", "/")] {
+    for (method, path) in [("GET", "/nope"), ("POST", "/v3/rerank"), ("PUT", "/v1")] {
         let r = client()
             .request(method.parse().unwrap(), s.at(path))
             .send()

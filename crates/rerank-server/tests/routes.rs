@@ -561,8 +561,8 @@ async fn openapi_document_lists_exactly_the_routes_of_the_router() {
             );
         }
     }
-    // 11 before issue 14; + GET /ready, GET /.well-known/ready, GET /meta.
-    assert_eq!(operations, 14, "{:?}", paths.keys().collect::<Vec<_>>());
+    // 11 before issue 14; + GET /ready, GET /.well-known/ready, GET /meta; + GET / (issue 15).
+    assert_eq!(operations, 15, "{:?}", paths.keys().collect::<Vec<_>>());
     assert_eq!(
         served["components"]["schemas"]["ErrorBody"]["required"],
         json!(["error", "error_type"])

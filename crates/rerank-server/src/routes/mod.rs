@@ -11,6 +11,7 @@ pub mod cohere;
 pub mod infinity;
 pub mod openai;
 pub mod ops;
+pub mod playground;
 pub mod rerank;
 pub mod search;
 pub mod tei;

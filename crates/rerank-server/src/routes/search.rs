@@ -17,11 +17,16 @@
 //!
 //! `top_k` is clamped to the number of passages in the index (and `top_n` to `top_k`), so no
 //! user number reaches usearch's or tantivy's allocations; the answer reports the values used.
+//!
+//! The answer's `Server-Timing` header (W3C Server Timing, read by browsers' developer tools
+//! and by the playground page) gives each stage's wall time in milliseconds:
+//! `first_stage;dur=…, rerank;dur=…, total;dur=…` ([`SERVER_TIMING_HEADER`]).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
 use rerank_engine::score;
 use rerank_engine::tokenize::Encoded;
@@ -115,6 +120,24 @@ pub struct SearchResponse {
     pub top_n: usize,
 }
 
+/// The response header of `/search` with the stages' wall times: `first_stage;dur=MS,
+/// rerank;dur=MS, total;dur=MS` (milliseconds with 3 decimals; `first_stage` is the whole
+/// first stage, query embedding included; `rerank` is the pairs' tokenization and scoring;
+/// `total` is the handler's time from the request's arrival to the answer).
+pub const SERVER_TIMING_HEADER: &str = "server-timing";
+
+/// The [`SERVER_TIMING_HEADER`] value for the given stage times.
+fn server_timing(first_stage: Duration, rerank: Duration, total: Duration) -> HeaderValue {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let value = format!(
+        "first_stage;dur={:.3}, rerank;dur={:.3}, total;dur={:.3}",
+        ms(first_stage),
+        ms(rerank),
+        ms(total)
+    );
+    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("total;dur=0"))
+}
+
 fn positive(name: &str, v: Option<i64>, default: usize) -> Result<usize, ApiError> {
     match v {
         None => Ok(default),
@@ -202,7 +225,8 @@ impl QueryEmbedder for ServerQueryEmbedder {
 /// relevance_score, truncated?}]}`, best first; `metadata` carries `relevance_score`,
 /// `relevance_logit`, `first_stage_rank` and `first_stage_score` beside the passage's own
 /// metadata; `top_k` / `top_n` are the values used after clamping. The header
-/// `x-truncated-inputs: N` counts the (query, candidate) pairs cut to the reranker's length.
+/// `x-truncated-inputs: N` counts the (query, candidate) pairs cut to the reranker's length;
+/// `Server-Timing` gives the stages' times ([`SERVER_TIMING_HEADER`]).
 ///
 /// Errors: 424 without an index, a reranker, or (dense/hybrid) an embedder; 422 for an empty
 /// query, `top_k`/`top_n` < 1, an unknown retriever or a bad `fusion`; 413 for a query over
@@ -215,7 +239,10 @@ impl QueryEmbedder for ServerQueryEmbedder {
     request_body = SearchRequest,
     responses(
         (status = 200, description = "the reranked documents", body = SearchResponse,
-            headers(("x-truncated-inputs" = usize, description = "candidates truncated to the reranker's max length"))),
+            headers(
+                ("x-truncated-inputs" = usize, description = "candidates truncated to the reranker's max length"),
+                ("server-timing" = String, description = "the stages' wall times in ms: `first_stage;dur=…, rerank;dur=…, total;dur=…`")
+            )),
         ModelErrors
     )
 )]
@@ -223,6 +250,7 @@ pub async fn search(
     State(state): State<Arc<AppState>>,
     ApiJson(req): ApiJson<SearchRequest>,
 ) -> Result<Response, ApiError> {
+    let arrived = Instant::now();
     let index = state.models.index.clone().ok_or_else(|| {
         ApiError::ModelUnavailable("this server has no index (start it with --index DIR)".into())
     })?;
@@ -260,6 +288,7 @@ pub async fn search(
     let first_stage = build_retriever_with(kind, index, embedder, false, query_embedder)?;
     let _permit = state.admit()?;
     let query = req.query.clone();
+    let first_stage_start = Instant::now();
     let mut candidates = if top_k == 0 {
         Vec::new()
     } else {
@@ -272,7 +301,9 @@ pub async fn search(
         drop(request_alive);
         found?
     };
+    let first_stage_time = first_stage_start.elapsed();
     mark_first_stage(&mut candidates);
+    let rerank_start = Instant::now();
     let mut truncated = 0;
     let mut out: Vec<SearchHit> = Vec::new();
     if !candidates.is_empty() {
@@ -334,6 +365,7 @@ pub async fn search(
             });
         }
     }
+    let rerank_time = rerank_start.elapsed();
     let body = SearchResponse {
         documents: out,
         fusion: (!fusion.is_none()).then(|| fusion.to_string()),
@@ -342,5 +374,10 @@ pub async fn search(
         top_k,
         top_n,
     };
-    Ok(answer(&state, truncated, body))
+    let mut response = answer(&state, truncated, body);
+    response.headers_mut().insert(
+        HeaderName::from_static(SERVER_TIMING_HEADER),
+        server_timing(first_stage_time, rerank_time, arrived.elapsed()),
+    );
+    Ok(response)
 }
