@@ -243,6 +243,7 @@ impl PyIndex {
                     base_compressor: Box::new(CrossEncoderReranker {
                         model,
                         top_n: top_n as usize,
+                        long_documents: rerank_engine::LongDocuments::Truncate,
                     }),
                     top_k,
                 }

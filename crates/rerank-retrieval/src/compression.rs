@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rerank_engine::CrossEncoder;
+use rerank_engine::{CrossEncoder, LongDocuments};
 use serde_json::Value;
 
 use crate::error::{Result, RetrievalError};
@@ -19,9 +19,14 @@ pub trait DocumentCompressor: Send + Sync {
 /// Scores each `(query, document.text)` pair with a cross-encoder and keeps the best `top_n`,
 /// sorted by relevance. Sets `metadata["relevance_score"]` (and `score`) to the reranker's
 /// score and `metadata["relevance_logit"]` to its raw logit; every other metadata key is kept.
+/// With [`LongDocuments::Chunk`] a document is scored by its best window and
+/// `metadata["best_window"]` is `{index, char_start, char_end}` of that window
+/// ([`rerank_engine::long_documents`]).
 pub struct CrossEncoderReranker {
     pub model: Arc<CrossEncoder>,
     pub top_n: usize,
+    /// Truncate (default) or score each document by its best window.
+    pub long_documents: LongDocuments,
 }
 
 impl DocumentCompressor for CrossEncoderReranker {
@@ -35,12 +40,21 @@ impl DocumentCompressor for CrossEncoderReranker {
             return Ok(documents);
         }
         let texts: Vec<&str> = documents.iter().map(|d| d.text.as_str()).collect();
-        let ranked = self.model.rank(query, &texts, self.top_n)?;
+        let ranked =
+            self.model
+                .rank_documents(query, &texts, self.top_n, None, self.long_documents)?;
         let mut slots: Vec<Option<Document>> = documents.into_iter().map(Some).collect();
         Ok(ranked
             .into_iter()
-            .map(|r| {
+            .map(|long| {
+                let r = long.ranked;
                 let mut d = slots[r.index].take().expect("rank returns each index once");
+                if let Some(w) = long.window {
+                    d.metadata.insert(
+                        "best_window".into(),
+                        serde_json::json!({"index": w.index, "char_start": w.char_start, "char_end": w.char_end}),
+                    );
+                }
                 d.score = r.score;
                 d.metadata
                     .insert("relevance_score".into(), Value::from(r.score));

@@ -71,6 +71,7 @@ fn contextual_compression_returns_top_n_with_relevance_score_and_metadata() {
         base_compressor: Box::new(CrossEncoderReranker {
             model: reranker.clone(),
             top_n: 2,
+            long_documents: rerank_engine::LongDocuments::Truncate,
         }),
         top_k: 4,
     };

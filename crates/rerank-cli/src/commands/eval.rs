@@ -83,6 +83,10 @@ pub struct Args {
     json: bool,
     #[command(flatten)]
     model: RerankerFlags,
+    /// `chunk`: the reranker scores each whole document by its best window instead of its
+    /// first max-length tokens.
+    #[command(flatten)]
+    long: super::long_documents::LongDocumentFlags,
 }
 
 fn retriever_name(kind: RetrieverArg) -> &'static str {
@@ -147,6 +151,7 @@ pub fn run(args: Args) -> Result<()> {
     if args.top_k == 0 || args.rerank_depth == 0 {
         bail!("--top-k and --rerank-depth must be at least 1");
     }
+    let long_documents = args.long.mode()?;
     let mut kinds = args.retriever.clone();
     kinds.dedup_by_key(|k| retriever_name(*k));
     let hide_progress = args.json || !std::io::stderr().is_terminal();
@@ -167,7 +172,9 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         Some(args.model.load(&args.reranker)?)
     };
-    let mut scorer = model.as_ref().map(PairScorer::new);
+    let mut scorer = model
+        .as_ref()
+        .map(|m| PairScorer::new(m).with_long_documents(long_documents));
     let settings = EvalSettings {
         top_k: args.top_k,
         rerank_depth: args.rerank_depth,
@@ -211,6 +218,11 @@ pub fn run(args: Args) -> Result<()> {
                 "reranker": model.as_ref().map(|_| args.reranker.clone()),
                 "top_k": args.top_k,
                 "rerank_depth": model.as_ref().map(|_| args.rerank_depth.min(args.top_k)),
+                "long_documents": model.as_ref().map(|_| args.long.name()),
+                "max_chunks_per_doc": match long_documents {
+                    rerank_engine::LongDocuments::Chunk { max_chunks_per_doc } if model.is_some() => Some(max_chunks_per_doc),
+                    _ => None,
+                },
                 "dense_search": if args.hnsw { "hnsw" } else { "exact" },
                 "index": args.index,
             },
@@ -308,7 +320,14 @@ fn print_table(
     if args.no_rerank {
         writeln!(out)?;
     } else {
-        writeln!(out, ", top {depth} reranked by {}", args.reranker)?;
+        write!(out, ", top {depth} reranked by {}", args.reranker)?;
+        if let Ok(rerank_engine::LongDocuments::Chunk { max_chunks_per_doc }) = args.long.mode() {
+            write!(
+                out,
+                " (long documents: best of at most {max_chunks_per_doc} windows)"
+            )?;
+        }
+        writeln!(out)?;
     }
     writeln!(out)?;
     writeln!(

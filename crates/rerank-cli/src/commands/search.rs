@@ -55,6 +55,8 @@ pub struct Args {
     query: String,
     #[command(flatten)]
     model: RerankerFlags,
+    #[command(flatten)]
+    long: super::long_documents::LongDocumentFlags,
 }
 
 /// The first stage of `args`, with the index's embedder (or `--embedder`) when it needs one.
@@ -80,6 +82,7 @@ pub fn run(args: Args) -> Result<()> {
     if args.query.trim().is_empty() {
         bail!("the query is empty");
     }
+    let long_documents = args.long.mode()?;
     let index = Arc::new(Index::open(&args.index)?);
     let retriever = first_stage(&args, index)?;
     let retriever_name = retriever.name();
@@ -99,6 +102,7 @@ pub fn run(args: Args) -> Result<()> {
             base_compressor: Box::new(CrossEncoderReranker {
                 model: Arc::new(model),
                 top_n: args.top_n,
+                long_documents,
             }),
             top_k: args.top_k,
         };

@@ -115,6 +115,11 @@ pub struct Args {
     ready_max_in_flight: Option<usize>,
     #[command(flatten)]
     model: super::RerankerFlags,
+    /// The rerank routes' mode for documents that do not fit beside the query (TEI
+    /// `/rerank`, infinity, Weaviate, and Cohere requests without `max_chunks_per_doc` /
+    /// `max_tokens_per_doc`).
+    #[command(flatten)]
+    long: super::long_documents::LongDocumentFlags,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -190,6 +195,7 @@ pub fn run(args: Args) -> Result<()> {
         max_connections: args.max_connections,
         drain: std::time::Duration::from_secs_f64(args.drain_seconds),
         ready_max_in_flight: args.ready_max_in_flight,
+        long_documents: args.long.mode()?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
