@@ -27,7 +27,7 @@
 //! [`EngineError::InvalidArgument`]. Ordering uses the logit ([`Prediction::rank_logit`]);
 //! ties go to the lower window.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokenizers::utils::truncation::TruncationDirection;
 use tokenizers::{Encoding, PostProcessor};
 
@@ -98,7 +98,7 @@ pub fn check_max_chunks(n: usize) -> Result<()> {
 }
 
 /// One window of a document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {
     /// 0-based window number within the document.
     pub index: usize,
@@ -129,17 +129,18 @@ impl WindowedPairs {
     }
 
     /// The best window of every document (highest [`Prediction::rank_logit`], ties to the
-    /// lower window) given one prediction per item, in document order.
+    /// lower window) given one prediction per window (per entry of `document`, so `items`
+    /// may have been moved out to the model), in document order.
     ///
     /// Errors: [`EngineError::InvalidArgument`] when `predictions` does not have one entry
     /// per item; [`EngineError::NonFiniteLogit`] (`index` = the document) for a NaN or
     /// infinite logit.
     pub fn best(&self, predictions: &[Prediction]) -> Result<Vec<(Prediction, Window)>> {
-        if predictions.len() != self.items.len() {
+        if predictions.len() != self.document.len() {
             return Err(EngineError::InvalidArgument(format!(
                 "{} predictions for {} windows",
                 predictions.len(),
-                self.items.len()
+                self.document.len()
             )));
         }
         let mut best: Vec<Option<usize>> = vec![None; self.documents()];

@@ -67,6 +67,11 @@ pub struct ServerConfig {
     /// (`--ready-max-in-flight`); `None`: `max_concurrent_requests` (where new requests get
     /// 429 anyway).
     pub ready_max_in_flight: Option<usize>,
+    /// What the rerank routes do with a document that does not fit beside the query
+    /// (`--long-documents`): truncate (default) or score it by its best window. The Cohere
+    /// routes' `max_chunks_per_doc` picks chunk mode per request; `max_tokens_per_doc`
+    /// picks truncation.
+    pub long_documents: rerank_engine::LongDocuments,
 }
 
 impl Default for ServerConfig {
@@ -87,6 +92,7 @@ impl Default for ServerConfig {
             max_connections: 1024,
             drain: Duration::ZERO,
             ready_max_in_flight: None,
+            long_documents: rerank_engine::LongDocuments::Truncate,
         }
     }
 }
