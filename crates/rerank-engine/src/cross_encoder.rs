@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::batch::{self, DEFAULT_MAX_BATCH_TOKENS};
 use crate::config::{Family, ModelConfig};
 use crate::error::{EngineError, Result};
+use crate::long_documents::{LongDocuments, RankedLongDocument, ScoredDocument, WindowedPairs};
 use crate::model::{registry, Batch, LoadContext, Loaded, SequenceClassifier};
 use crate::precision::Precision;
 use crate::score::{self, Prediction, RankedDocument};
@@ -316,6 +317,120 @@ impl CrossEncoder {
                 self.tokenizer.encode_pairs_as(format, &pairs, max_length)
             }
         }
+    }
+
+    /// The windows of every document beside the whole query, ready for
+    /// [`CrossEncoder::predict_encoded`] / [`CrossEncoder::predict_batch`] (chunk mode of
+    /// [`LongDocuments`]; see [`crate::long_documents`] for the window rule). `max_length`:
+    /// as [`CrossEncoder::encode`]; `instruction`: as [`CrossEncoder::encode_with_instruction`].
+    ///
+    /// Errors: a cap outside `1..=`[`crate::long_documents::MAX_CHUNKS_PER_DOC`], a query that
+    /// leaves no room for a window, an instruction for a model without a template
+    /// ([`EngineError::InvalidArgument`]); the tokenizer's.
+    pub fn encode_windows(
+        &self,
+        query: &str,
+        documents: &[&str],
+        max_length: Option<usize>,
+        instruction: Option<&str>,
+        max_chunks_per_doc: usize,
+    ) -> Result<WindowedPairs> {
+        let max_length = self.check_max_length(max_length)?;
+        match (&self.pair_format, instruction) {
+            (PairFormat::PostProcessor, Some(_)) => Err(no_template_error(&self.info.architecture)),
+            (PairFormat::PostProcessor, None) => self.tokenizer.encode_query_windows(
+                query,
+                documents,
+                max_length,
+                max_chunks_per_doc,
+            ),
+            (PairFormat::Template(t), instruction) => self.tokenizer.encode_template_windows(
+                &t.with_instruction(instruction),
+                query,
+                documents,
+                max_length,
+                max_chunks_per_doc,
+            ),
+        }
+    }
+
+    /// Scores every document against `query`, in input order: truncated pairs
+    /// ([`LongDocuments::Truncate`], the same predictions as [`CrossEncoder::rank`] uses) or
+    /// each document's best window ([`LongDocuments::Chunk`], all windows of all documents
+    /// planned into the same length-sorted batches).
+    ///
+    /// Errors: as [`CrossEncoder::encode_windows`] and [`CrossEncoder::predict_encoded`]; a
+    /// non-finite logit in chunk mode is [`EngineError::NonFiniteLogit`].
+    pub fn score_documents(
+        &self,
+        query: &str,
+        documents: &[&str],
+        instruction: Option<&str>,
+        long_documents: LongDocuments,
+    ) -> Result<Vec<ScoredDocument>> {
+        match long_documents {
+            LongDocuments::Truncate => {
+                let encoded = match instruction {
+                    None => self.encode_query_documents(query, documents, None)?,
+                    Some(_) => {
+                        let pairs: Vec<(&str, &str)> =
+                            documents.iter().map(|d| (query, *d)).collect();
+                        self.encode_with_instruction(&pairs, None, instruction)?
+                    }
+                };
+                Ok(self
+                    .predict_encoded(&encoded, self.batch_size)?
+                    .into_iter()
+                    .map(|prediction| ScoredDocument {
+                        prediction,
+                        window: None,
+                    })
+                    .collect())
+            }
+            LongDocuments::Chunk { max_chunks_per_doc } => {
+                let windows =
+                    self.encode_windows(query, documents, None, instruction, max_chunks_per_doc)?;
+                let predictions = self.predict_encoded(&windows.items, self.batch_size)?;
+                Ok(windows
+                    .best(&predictions)?
+                    .into_iter()
+                    .map(|(prediction, window)| ScoredDocument {
+                        prediction,
+                        window: Some(window),
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    /// [`CrossEncoder::rank_with_instruction`] with a choice of [`LongDocuments`]: in chunk
+    /// mode each document is ranked by its best window, which each result names. With
+    /// [`LongDocuments::Truncate`] the ranking is [`CrossEncoder::rank_with_instruction`]'s.
+    ///
+    /// Errors: as [`CrossEncoder::rank`] and [`CrossEncoder::score_documents`].
+    pub fn rank_documents(
+        &self,
+        query: &str,
+        documents: &[&str],
+        top_n: usize,
+        instruction: Option<&str>,
+        long_documents: LongDocuments,
+    ) -> Result<Vec<RankedLongDocument>> {
+        if top_n == 0 {
+            return Err(EngineError::InvalidArgument(
+                "top_n must be at least 1".into(),
+            ));
+        }
+        let scored = self.score_documents(query, documents, instruction, long_documents)?;
+        let windows: Vec<_> = scored.iter().map(|s| s.window).collect();
+        let predictions = scored.into_iter().map(|s| s.prediction).collect();
+        Ok(score::rank(predictions, top_n)?
+            .into_iter()
+            .map(|ranked| RankedLongDocument {
+                window: windows[ranked.index],
+                ranked,
+            })
+            .collect())
     }
 
     fn check_max_length(&self, max_length: Option<usize>) -> Result<usize> {

@@ -131,7 +131,7 @@ impl TextTokenizer {
     }
 
     /// [`EngineError::BadFile`] unless the tokenizer has a post-processor.
-    fn require_post_processor(&self) -> Result<&PostProcessorWrapper> {
+    pub(crate) fn require_post_processor(&self) -> Result<&PostProcessorWrapper> {
         self.tokenizer.get_post_processor().ok_or_else(|| {
             EngineError::bad_file(
                 &self.path,
@@ -158,19 +158,19 @@ impl TextTokenizer {
         self.tokenizer.token_to_id(token)
     }
 
-    fn raw(&self, text: &str) -> Result<Encoding> {
+    pub(crate) fn raw(&self, text: &str) -> Result<Encoding> {
         self.tokenizer
             .encode(text, false)
             .map_err(|e| EngineError::Tokenizer(e.to_string()))
     }
 
-    fn raw_many(&self, texts: &[&str]) -> Result<Vec<Encoding>> {
+    pub(crate) fn raw_many(&self, texts: &[&str]) -> Result<Vec<Encoding>> {
         self.tokenizer
             .encode_batch(texts.to_vec(), false)
             .map_err(|e| EngineError::Tokenizer(e.to_string()))
     }
 
-    fn check_max_length(&self, max_length: usize, is_pair: bool) -> Result<usize> {
+    pub(crate) fn check_max_length(&self, max_length: usize, is_pair: bool) -> Result<usize> {
         let special = self.num_special_tokens(is_pair);
         if max_length <= special {
             return Err(EngineError::InvalidArgument(format!(

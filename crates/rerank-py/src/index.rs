@@ -244,6 +244,7 @@ impl PyIndex {
                         model,
                         top_n: top_n as usize,
                         fusion: Default::default(),
+                        long_documents: rerank_engine::LongDocuments::Truncate,
                     }),
                     top_k,
                 }

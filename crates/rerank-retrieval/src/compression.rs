@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rerank_engine::CrossEncoder;
+use rerank_engine::{CrossEncoder, LongDocuments};
 use serde_json::Value;
 
 use crate::error::{Result, RetrievalError};
@@ -21,6 +21,10 @@ pub trait DocumentCompressor: Send + Sync {
 /// sorted by relevance. Sets `metadata["relevance_score"]` (and `score`) to the reranker's
 /// score and `metadata["relevance_logit"]` to its raw logit; every other metadata key is kept.
 ///
+/// With [`LongDocuments::Chunk`] a document is scored by its best window and
+/// `metadata["best_window"]` is `{index, char_start, char_end}` of that window
+/// ([`rerank_engine::long_documents`]).
+///
 /// With a [`fusion`](Self::fusion) other than [`Fusion::None`], every document is scored, the
 /// input order is taken as the first stage's ranking and each document's `score` as its
 /// first-stage score, the best `top_n` by fused score are kept ([`crate::fusion`]), and
@@ -33,25 +37,45 @@ pub struct CrossEncoderReranker {
     /// How the reranker's scores are combined with the first stage's; [`Fusion::None`]
     /// (the reranker's order alone) by default.
     pub fusion: Fusion,
+    /// Truncate (default) or score each document by its best window.
+    pub long_documents: LongDocuments,
+}
+
+/// `metadata["best_window"]` of a document scored by its best window.
+fn mark_best_window(d: &mut Document, window: Option<rerank_engine::long_documents::Window>) {
+    if let Some(w) = window {
+        d.metadata.insert(
+            "best_window".into(),
+            serde_json::json!({"index": w.index, "char_start": w.char_start, "char_end": w.char_end}),
+        );
+    }
 }
 
 impl CrossEncoderReranker {
-    /// A reranker keeping `top_n` documents, without fusion.
+    /// A reranker keeping `top_n` documents, without fusion, truncating long documents.
     pub fn new(model: Arc<CrossEncoder>, top_n: usize) -> Self {
         CrossEncoderReranker {
             model,
             top_n,
             fusion: Fusion::None,
+            long_documents: LongDocuments::Truncate,
         }
     }
 
     /// Reranks all `documents` (first-stage order) and keeps the `top_n` best by fused score.
     fn fused(&self, documents: Vec<Document>, query: &str) -> Result<Vec<Document>> {
         let texts: Vec<&str> = documents.iter().map(|d| d.text.as_str()).collect();
-        let ranked = self.model.rank(query, &texts, documents.len())?;
-        let mut predictions = vec![(0.0f32, 0.0f32); documents.len()];
-        for r in &ranked {
-            predictions[r.index] = (r.logit, r.score);
+        let ranked = self.model.rank_documents(
+            query,
+            &texts,
+            documents.len(),
+            None,
+            self.long_documents,
+        )?;
+        let mut predictions = vec![(0.0f32, 0.0f32, None); documents.len()];
+        for long in &ranked {
+            let r = &long.ranked;
+            predictions[r.index] = (r.logit, r.score, long.window);
         }
         let first: Vec<f32> = documents.iter().map(|d| d.score).collect();
         let logits: Vec<f32> = predictions.iter().map(|p| p.0).collect();
@@ -63,7 +87,8 @@ impl CrossEncoderReranker {
             .take(self.top_n)
             .filter_map(|f| {
                 let mut d = slots[f.index].take()?;
-                let (logit, score) = predictions[f.index];
+                let (logit, score, window) = predictions[f.index];
+                mark_best_window(&mut d, window);
                 d.score = f.score as f32;
                 let m = &mut d.metadata;
                 m.insert("relevance_score".into(), Value::from(score));
@@ -91,12 +116,16 @@ impl DocumentCompressor for CrossEncoderReranker {
             return self.fused(documents, query);
         }
         let texts: Vec<&str> = documents.iter().map(|d| d.text.as_str()).collect();
-        let ranked = self.model.rank(query, &texts, self.top_n)?;
+        let ranked =
+            self.model
+                .rank_documents(query, &texts, self.top_n, None, self.long_documents)?;
         let mut slots: Vec<Option<Document>> = documents.into_iter().map(Some).collect();
         Ok(ranked
             .into_iter()
-            .map(|r| {
+            .map(|long| {
+                let r = long.ranked;
                 let mut d = slots[r.index].take().expect("rank returns each index once");
+                mark_best_window(&mut d, long.window);
                 d.score = r.score;
                 d.metadata
                     .insert("relevance_score".into(), Value::from(r.score));

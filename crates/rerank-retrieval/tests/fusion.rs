@@ -149,6 +149,7 @@ fn reranker_with_rrf_keeps_both_scores_and_fuses_like_by_hand() {
         model: model.clone(),
         top_n: 5,
         fusion: Fusion::Rrf,
+        long_documents: rerank_engine::LongDocuments::Truncate,
     };
     let out = reranker.compress_documents(docs(&TEXTS), QUERY).unwrap();
     let pairs: Vec<(&str, &str)> = TEXTS.iter().map(|t| (QUERY, *t)).collect();

@@ -72,6 +72,7 @@ fn contextual_compression_returns_top_n_with_relevance_score_and_metadata() {
             model: reranker.clone(),
             top_n: 2,
             fusion: Default::default(),
+            long_documents: rerank_engine::LongDocuments::Truncate,
         }),
         top_k: 4,
     };

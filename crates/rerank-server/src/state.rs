@@ -74,6 +74,11 @@ pub struct ServerConfig {
     /// Most pairs in the rerank score cache (`--score-cache-entries`), on top of the byte
     /// bound; `None`: as many as the bytes hold.
     pub score_cache_entries: Option<usize>,
+    /// What the rerank routes do with a document that does not fit beside the query
+    /// (`--long-documents`): truncate (default) or score it by its best window. The Cohere
+    /// routes' `max_chunks_per_doc` picks chunk mode per request; `max_tokens_per_doc`
+    /// picks truncation.
+    pub long_documents: rerank_engine::LongDocuments,
 }
 
 impl Default for ServerConfig {
@@ -96,6 +101,7 @@ impl Default for ServerConfig {
             ready_max_in_flight: None,
             score_cache_bytes: 64 << 20,
             score_cache_entries: None,
+            long_documents: rerank_engine::LongDocuments::Truncate,
         }
     }
 }

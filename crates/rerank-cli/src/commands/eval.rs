@@ -92,6 +92,10 @@ pub struct Args {
     json: bool,
     #[command(flatten)]
     model: RerankerFlags,
+    /// `chunk`: the reranker scores each whole document by its best window instead of its
+    /// first max-length tokens.
+    #[command(flatten)]
+    long: super::long_documents::LongDocumentFlags,
 }
 
 fn retriever_name(kind: RetrieverArg) -> &'static str {
@@ -165,6 +169,7 @@ pub fn run(args: Args) -> Result<()> {
     if args.no_rerank && !fusions.is_empty() {
         bail!("--fusion combines the reranker with the first stage: it needs reranking (drop --no-rerank)");
     }
+    let long_documents = args.long.mode()?;
     let mut kinds = args.retriever.clone();
     kinds.dedup_by_key(|k| retriever_name(*k));
     let hide_progress = args.json || !std::io::stderr().is_terminal();
@@ -185,7 +190,9 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         Some(args.model.load(&args.reranker)?)
     };
-    let mut scorer = model.as_ref().map(PairScorer::new);
+    let mut scorer = model
+        .as_ref()
+        .map(|m| PairScorer::new(m).with_long_documents(long_documents));
     let settings = EvalSettings {
         top_k: args.top_k,
         rerank_depth: args.rerank_depth,
@@ -231,6 +238,11 @@ pub fn run(args: Args) -> Result<()> {
                 "top_k": args.top_k,
                 "rerank_depth": model.as_ref().map(|_| args.rerank_depth.min(args.top_k)),
                 "fusion": fusions.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+                "long_documents": model.as_ref().map(|_| args.long.name()),
+                "max_chunks_per_doc": match long_documents {
+                    rerank_engine::LongDocuments::Chunk { max_chunks_per_doc } if model.is_some() => Some(max_chunks_per_doc),
+                    _ => None,
+                },
                 "dense_search": if args.hnsw { "hnsw" } else { "exact" },
                 "index": args.index,
             },
@@ -349,7 +361,14 @@ fn print_table(
     if args.no_rerank {
         writeln!(out)?;
     } else {
-        writeln!(out, ", top {depth} reranked by {}", args.reranker)?;
+        write!(out, ", top {depth} reranked by {}", args.reranker)?;
+        if let Ok(rerank_engine::LongDocuments::Chunk { max_chunks_per_doc }) = args.long.mode() {
+            write!(
+                out,
+                " (long documents: best of at most {max_chunks_per_doc} windows)"
+            )?;
+        }
+        writeln!(out)?;
     }
     writeln!(out)?;
     // Fused runs have longer names (`hybrid+rerank+linear:0.5`).

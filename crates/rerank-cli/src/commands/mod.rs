@@ -5,6 +5,7 @@ pub mod embed;
 pub mod eval;
 pub mod index;
 pub mod info;
+pub mod long_documents;
 pub mod rank;
 pub mod score;
 pub mod search;

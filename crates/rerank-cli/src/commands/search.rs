@@ -60,6 +60,8 @@ pub struct Args {
     query: String,
     #[command(flatten)]
     model: RerankerFlags,
+    #[command(flatten)]
+    long: super::long_documents::LongDocumentFlags,
 }
 
 /// `--fusion`'s parser: [`Fusion`]'s `FromStr`, its message as clap's error.
@@ -93,6 +95,7 @@ pub fn run(args: Args) -> Result<()> {
     if args.no_rerank && !args.fusion.is_none() {
         bail!("--fusion combines the reranker with the first stage: it needs reranking (drop --no-rerank)");
     }
+    let long_documents = args.long.mode()?;
     let index = Arc::new(Index::open(&args.index)?);
     let retriever = first_stage(&args, index)?;
     let retriever_name = retriever.name();
@@ -113,6 +116,7 @@ pub fn run(args: Args) -> Result<()> {
                 model: Arc::new(model),
                 top_n: args.top_n,
                 fusion: args.fusion,
+                long_documents,
             }),
             top_k: args.top_k,
         };

@@ -129,6 +129,11 @@ pub struct Args {
     score_cache_entries: Option<usize>,
     #[command(flatten)]
     model: super::RerankerFlags,
+    /// The rerank routes' mode for documents that do not fit beside the query (TEI
+    /// `/rerank`, infinity, Weaviate, and Cohere requests without `max_chunks_per_doc` /
+    /// `max_tokens_per_doc`).
+    #[command(flatten)]
+    long: super::long_documents::LongDocumentFlags,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -213,6 +218,7 @@ pub fn run(args: Args) -> Result<()> {
         ready_max_in_flight: args.ready_max_in_flight,
         score_cache_bytes: args.score_cache_mb << 20,
         score_cache_entries: args.score_cache_entries,
+        long_documents: args.long.mode()?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use rerank_engine::{CrossEncoder, Prediction};
+use rerank_engine::{CrossEncoder, LongDocuments, Prediction};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -43,6 +43,7 @@ pub struct EvalSettings {
 pub struct PairScorer<'a> {
     model: &'a CrossEncoder,
     cache: HashMap<(String, String), Prediction>,
+    long_documents: LongDocuments,
 }
 
 /// One document after reranking.
@@ -73,7 +74,17 @@ impl<'a> PairScorer<'a> {
         PairScorer {
             model,
             cache: HashMap::new(),
+            long_documents: LongDocuments::Truncate,
         }
+    }
+
+    /// The same scorer scoring documents that do not fit beside the query as `mode` says:
+    /// truncated (the default) or by their best window
+    /// ([`CrossEncoder::score_documents`]; whole documents instead of their first
+    /// `max_length` tokens).
+    pub fn with_long_documents(mut self, mode: LongDocuments) -> Self {
+        self.long_documents = mode;
+        self
     }
 
     /// Reorders the first `depth` of `candidates` (ids and texts, first-stage order) by the
@@ -101,11 +112,23 @@ impl<'a> PairScorer<'a> {
             .filter(|d| !self.cache.contains_key(&(query.id.clone(), d.id.clone())))
             .collect();
         if !missing.is_empty() {
-            let pairs: Vec<(&str, &str)> = missing
-                .iter()
-                .map(|d| (query.text.as_str(), d.text.as_str()))
-                .collect();
-            let predictions = self.model.predict(&pairs)?;
+            let predictions = match self.long_documents {
+                LongDocuments::Truncate => {
+                    let pairs: Vec<(&str, &str)> = missing
+                        .iter()
+                        .map(|d| (query.text.as_str(), d.text.as_str()))
+                        .collect();
+                    self.model.predict(&pairs)?
+                }
+                mode => {
+                    let texts: Vec<&str> = missing.iter().map(|d| d.text.as_str()).collect();
+                    self.model
+                        .score_documents(&query.text, &texts, None, mode)?
+                        .into_iter()
+                        .map(|s| s.prediction)
+                        .collect()
+                }
+            };
             for (d, p) in missing.iter().zip(predictions) {
                 self.cache.insert((query.id.clone(), d.id.clone()), p);
             }

@@ -3,7 +3,9 @@
 //!
 //! Defaults: `return_documents` is true on v1 and false on v2 (as Cohere); documents are
 //! truncated, never refused: the pair to the model's max length (`longest_first`) and, with
-//! `max_tokens_per_doc`, the document to about that many tokens. `model` is accepted and
+//! `max_tokens_per_doc`, the document to about that many tokens. With `max_chunks_per_doc`
+//! (or `rerank serve --long-documents chunk`) each document is scored by its best window
+//! instead, named by `window` in its result (see `routes/long_documents.rs`). `model` is accepted and
 //! ignored (the loaded reranker answers). `relevance_score` is the sigmoid of the logit.
 //!
 //! Up to `--max-cohere-documents` (default 10,000, as Cohere) documents per request, queued in
@@ -22,15 +24,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
+use super::long_documents::{requested_mode, score_documents};
 use super::tei::is_false;
-use super::{
-    answer, check_pair_chars, check_query, count_tokens, count_truncated, predict, tokenize_pairs,
-    top_n, Truncation,
-};
+use super::{answer, check_pair_chars, check_query, top_n, Truncation};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::openapi::ModelErrors;
 use crate::state::AppState;
+use rerank_engine::LongDocuments;
 
 /// A document as Cohere accepts it: a string or an object with a `text` field (other fields
 /// are kept and echoed back with `return_documents`).
@@ -66,8 +67,13 @@ pub struct CohereRerankRequest {
     #[serde(default)]
     #[schema(minimum = 1)]
     pub max_tokens_per_doc: Option<i64>,
-    /// Accepted for compatibility, ignored (one chunk per document).
+    /// Score each document by its best window, at most this many windows per document
+    /// (1–100): the document is split into overlapping token windows that each keep the
+    /// whole query, and its score is its best window's (which `window` in its result names).
+    /// Absent: the server's `--long-documents` mode (default: truncation). Not together with
+    /// `max_tokens_per_doc`.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 100)]
     pub max_chunks_per_doc: Option<i64>,
     /// Accepted for compatibility; only `text` is ranked.
     #[serde(default)]
@@ -95,6 +101,12 @@ pub struct CohereResult {
     #[serde(skip_serializing_if = "is_false")]
     #[schema(default = false)]
     pub truncated: bool,
+    /// In chunk mode (`max_chunks_per_doc` or `--long-documents chunk`): the window that gave
+    /// the score, `{index, char_start, char_end}` (characters of the document's text);
+    /// absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub window: Option<rerank_engine::Window>,
 }
 
 /// The answer: `{id, results, meta}`.
@@ -186,6 +198,15 @@ async fn rerank(
     state.reranker()?;
     check_query(&req.query)?;
     let top_n = top_n(req.top_n, req.documents.len())?;
+    if req.max_tokens_per_doc.is_some() && req.max_chunks_per_doc.is_some() {
+        return Err(ApiError::Validation(
+            "send either `max_tokens_per_doc` (truncate) or `max_chunks_per_doc` (best window), not both".into(),
+        ));
+    }
+    let mode = match req.max_tokens_per_doc {
+        Some(_) => LongDocuments::Truncate,
+        None => requested_mode(req.max_chunks_per_doc, state.config.long_documents)?,
+    };
     let truncation = match req.max_tokens_per_doc {
         None => Truncation::Truncate,
         Some(n) if n < 1 => {
@@ -228,12 +249,15 @@ async fn rerank(
         return Ok(answer(&state, 0, body));
     }
     let _permit = state.admit()?;
-    let items = tokenize_pairs(&state, req.query, texts, truncation, req.instruction).await?;
-    let tokens = count_tokens(&items);
-    let cut: Vec<bool> = items.iter().map(|e| e.truncated).collect();
-    let truncated = count_truncated(&items);
-    let predictions = predict(&state, items).await?;
-    let ranked = score::rank(predictions, top_n)?;
+    let scored =
+        score_documents(&state, req.query, texts, truncation, req.instruction, mode).await?;
+    let tokens = scored.tokens;
+    let truncated = scored.count_truncated();
+    let windows: Vec<_> = (0..scored.truncated.len())
+        .map(|i| scored.window(i))
+        .collect();
+    let cut = scored.truncated;
+    let ranked = score::rank(scored.predictions, top_n)?;
     let mut docs: Vec<Option<DocumentInput>> = req.documents.into_iter().map(Some).collect();
     let results = ranked
         .into_iter()
@@ -246,6 +270,7 @@ async fn rerank(
                 None
             },
             truncated: cut[r.index],
+            window: windows[r.index],
         })
         .collect();
     let body = CohereRerankResponse {

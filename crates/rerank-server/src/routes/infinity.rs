@@ -20,11 +20,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::cohere::request_id;
+use super::long_documents::score_documents;
 use super::tei::is_false;
-use super::{
-    answer, check_pair_chars, check_query, count_tokens, count_truncated, predict, tokenize_pairs,
-    top_n, Truncation,
-};
+use super::{answer, check_pair_chars, check_query, top_n, Truncation};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -72,6 +70,11 @@ pub struct InfinityResult {
     #[serde(skip_serializing_if = "is_false")]
     #[schema(default = false)]
     pub truncated: bool,
+    /// With `rerank serve --long-documents chunk`: the window of the document that gave the
+    /// score, `{index, char_start, char_end}`; absent otherwise. Not an infinity field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub window: Option<rerank_engine::Window>,
 }
 
 /// `usage` (infinity's `_Usage`): tokens of all (query, document) pairs, special tokens
@@ -122,19 +125,20 @@ pub(crate) async fn rerank(
     let documents: Vec<String> = req.documents.iter().map(|d| d.trim().to_string()).collect();
     check_pair_chars(&state, &query, &documents, "documents")?;
     let _permit = state.admit()?;
-    let items = tokenize_pairs(
+    let scored = score_documents(
         &state,
         query,
         documents.clone(),
         Truncation::Truncate,
         req.instruction,
+        state.config.long_documents,
     )
     .await?;
-    let tokens = count_tokens(&items);
-    let cut: Vec<bool> = items.iter().map(|e| e.truncated).collect();
-    let truncated = count_truncated(&items);
-    let predictions = predict(&state, items).await?;
-    let ranked = score::rank(predictions, top_n)?;
+    let tokens = scored.tokens;
+    let truncated = scored.count_truncated();
+    let windows: Vec<_> = (0..documents.len()).map(|i| scored.window(i)).collect();
+    let cut = scored.truncated;
+    let ranked = score::rank(scored.predictions, top_n)?;
     let results = ranked
         .into_iter()
         .map(|r| InfinityResult {
@@ -142,6 +146,7 @@ pub(crate) async fn rerank(
             index: r.index,
             document: req.return_documents.then(|| documents[r.index].clone()),
             truncated: cut[r.index],
+            window: windows[r.index],
         })
         .collect();
     let body = InfinityRerankResponse {

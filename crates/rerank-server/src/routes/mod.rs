@@ -9,6 +9,7 @@
 
 pub mod cohere;
 pub mod infinity;
+pub(crate) mod long_documents;
 pub mod openai;
 pub mod ops;
 pub mod playground;

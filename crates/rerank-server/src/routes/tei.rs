@@ -9,6 +9,7 @@ use rerank_engine::score;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::long_documents::score_documents;
 use super::{
     answer, check_finite, check_pair_chars, check_query, check_text_chars, count_truncated, embed,
     predict, tokenize_pair_list, tokenize_pairs, tokenize_texts, Truncation,
@@ -62,6 +63,11 @@ pub struct Rank {
     #[serde(default, skip_serializing_if = "is_false")]
     #[schema(default = false)]
     pub truncated: bool,
+    /// With `rerank serve --long-documents chunk`: the window of the text that gave the
+    /// score, `{index, char_start, char_end}`; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub window: Option<rerank_engine::Window>,
 }
 
 pub(crate) fn is_false(b: &bool) -> bool {
@@ -106,18 +112,19 @@ pub(crate) async fn rerank(state: Arc<AppState>, req: RerankRequest) -> Result<R
     let trunc = truncation(req.truncate, req.truncation_direction.as_deref())?;
     let _permit = state.admit()?;
     let n = req.texts.len();
-    let items = tokenize_pairs(
+    let scored = score_documents(
         &state,
         req.query,
         req.texts.clone(),
         trunc,
         req.instruction.clone(),
+        state.config.long_documents,
     )
     .await?;
-    let cut: Vec<bool> = items.iter().map(|e| e.truncated).collect();
-    let truncated = count_truncated(&items);
-    let predictions = predict(&state, items).await?;
-    let ranked = score::rank(predictions, n)?;
+    let truncated = scored.count_truncated();
+    let windows: Vec<_> = (0..n).map(|i| scored.window(i)).collect();
+    let cut = scored.truncated;
+    let ranked = score::rank(scored.predictions, n)?;
     let body: Vec<Rank> = ranked
         .into_iter()
         .map(|r| Rank {
@@ -125,6 +132,7 @@ pub(crate) async fn rerank(state: Arc<AppState>, req: RerankRequest) -> Result<R
             score: if req.raw_scores { r.logit } else { r.score },
             text: req.return_text.then(|| req.texts[r.index].clone()),
             truncated: cut[r.index],
+            window: windows[r.index],
         })
         .collect();
     Ok(answer(&state, truncated, body))

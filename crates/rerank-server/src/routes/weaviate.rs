@@ -22,11 +22,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::long_documents::score_documents;
 use super::ops::Readiness;
-use super::{
-    answer, check_finite, check_pair_chars, check_query, count_truncated, predict, tokenize_pairs,
-    Truncation,
-};
+use super::{answer, check_finite, check_pair_chars, check_query, Truncation};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -57,6 +55,11 @@ pub struct WeaviateScore {
     pub document: String,
     /// Sigmoid of the logit (1 label) or softmax\[1\] (2 labels).
     pub score: f64,
+    /// With `rerank serve --long-documents chunk`: the window of the document that gave the
+    /// score, `{index, char_start, char_end}`; absent otherwise. Not a Weaviate field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub window: Option<rerank_engine::Window>,
 }
 
 /// The answer (the container's `CrossEncoderResponse`); every key is always written, `null`
@@ -105,23 +108,27 @@ pub(crate) async fn rerank(
         return Ok(answer(&state, 0, body));
     }
     let _permit = state.admit()?;
-    let items = tokenize_pairs(
+    let scored = score_documents(
         &state,
         req.query.clone(),
         documents.clone(),
         Truncation::Truncate,
         req.instruction,
+        state.config.long_documents,
     )
     .await?;
-    let truncated = count_truncated(&items);
-    let predictions = predict(&state, items).await?;
-    check_finite(&predictions, "document")?;
-    let mut scores: Vec<WeaviateScore> = predictions
+    let truncated = scored.count_truncated();
+    let windows: Vec<_> = (0..documents.len()).map(|i| scored.window(i)).collect();
+    check_finite(&scored.predictions, "document")?;
+    let mut scores: Vec<WeaviateScore> = scored
+        .predictions
         .into_iter()
         .zip(documents)
-        .map(|(p, document)| WeaviateScore {
+        .zip(windows)
+        .map(|((p, document), window)| WeaviateScore {
             document,
             score: f64::from(p.score),
+            window,
         })
         .collect();
     let body = if single {
