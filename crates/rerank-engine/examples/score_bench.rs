@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo build --release -p rerank-engine --example score_bench
-//! ./target/release/examples/score_bench MODEL_DIR PAIRS.jsonl [BATCH_SIZE=32] [REPEATS=1] [PRECISION=f32|bf16]
+//! ./target/release/examples/score_bench MODEL_DIR PAIRS.jsonl [BATCH_SIZE=32] [REPEATS=1] [PRECISION=f32|bf16|int8]
 //! ```
 //!
 //! `PAIRS.jsonl`: one `{"query": ..., "document": ...}` per line. Stdout gets one line per pair
@@ -40,7 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
         eprintln!(
-            "usage: score_bench MODEL_DIR PAIRS.jsonl [BATCH_SIZE=32] [REPEATS=1] [PRECISION=f32|bf16]"
+            "usage: score_bench MODEL_DIR PAIRS.jsonl [BATCH_SIZE=32] [REPEATS=1] [PRECISION=f32|bf16|int8]"
         );
         std::process::exit(2);
     }
@@ -49,7 +49,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let precision = match args.get(5).map(String::as_str) {
         None | Some("f32") => Precision::F32,
         Some("bf16") => Precision::Bf16,
-        Some(other) => return Err(format!("unknown precision {other:?} (f32 or bf16)").into()),
+        Some("int8") => Precision::Int8,
+        Some(other) => {
+            return Err(format!("unknown precision {other:?} (f32, bf16 or int8)").into())
+        }
     };
     let strip_shared_prefix = match args.get(6).map(String::as_str) {
         None => false,

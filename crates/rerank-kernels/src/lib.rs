@@ -4,7 +4,8 @@
 //!
 //! Public, safe API (one idea per file):
 //! - [`linear`]: [`Linear`], the `nn.Linear` of every model — weight packed once for its
-//!   [`Precision`] (f32 panels or bf16 VNNI panels, room for int8), optional bias, column
+//!   [`Precision`] (f32 panels, bf16 VNNI panels, or int8 VNNI panels with per-channel
+//!   scales), optional bias, column
 //!   ranges, row-major or per-head output ([`layout`]), GELU fused into the store;
 //! - [`attention`]: scaled dot-product attention over ragged sequences — bidirectional,
 //!   causal or sliding-window masks, grouped-query heads, any head width, a chosen subset of
@@ -20,7 +21,9 @@
 //!
 //! Internals (`pub(crate)`): the f32 GEMM driver and micro-kernels (14×32 AVX-512, 6×16
 //! AVX2, 4×32 portable) and operand packing; the bf16 GEMM (AMX tiles, AVX512-BF16, portable)
-//! and its packing; the task grid shared by both drivers ([`schedule`]).
+//! and its packing; the int8 GEMM (AMX-INT8 tiles, AVX512-VNNI, portable; per-channel
+//! weights, per-token dynamic activations, exact i32 sums) and its quantization and packing;
+//! the task grid shared by the drivers ([`schedule`]).
 //!
 //! All matrices are row-major `f32` slices. Numerics follow PyTorch's CPU kernels (two-pass
 //! LayerNorm statistics, `x · 0.5 · (1 + erf(x/√2))`, max-subtracted softmax); f32 results
@@ -37,12 +40,15 @@
 
 pub mod activation;
 pub(crate) mod amx;
+pub(crate) mod amx_int8;
 pub mod attention;
 pub(crate) mod bf16;
 pub mod buffer;
 pub mod embed;
 pub(crate) mod gemm;
 pub(crate) mod gemm_bf16;
+pub(crate) mod gemm_int8;
+pub(crate) mod int8;
 pub mod isa;
 pub mod layout;
 pub mod linear;

@@ -1,7 +1,8 @@
 //! The linear layer (`nn.Linear`: `y = x·Wᵀ + b`) of every model: one type whose weight
 //! storage is chosen by [`Precision`] at construction — the one place precision is decided.
 //!
-//! The weight is packed once for its precision's kernels (f32 panels, or bf16 VNNI panels);
+//! The weight is packed once for its precision's kernels (f32 panels, bf16 VNNI panels, or
+//! int8 VNNI panels with per-channel scales);
 //! the bias is f32 in every precision and optional (`bias=False` layers). A product may write
 //! a column range of the output, into a row-major or a per-head blocked [`OutLayout`], with
 //! exact GELU fused into the store, serially or on rayon's pool ([`Parallelism`]).
@@ -15,7 +16,8 @@ use std::ops::Range;
 use crate::buffer::AlignedVec;
 use crate::gemm::{PackedF32, MC};
 use crate::gemm_bf16::PackedBf16;
-use crate::isa::{Bf16Isa, Isa};
+use crate::gemm_int8::PackedI8;
+use crate::isa::{Bf16Isa, Int8Isa, Isa};
 use crate::layout::{OutLayout, COL_ALIGN};
 use crate::precision::Precision;
 use crate::schedule::Parallelism;
@@ -31,12 +33,12 @@ pub fn row_tile() -> usize {
     Isa::active().mr()
 }
 
-/// The packed weight of a [`Linear`], one variant per precision. (An int8 variant is
-/// planned; it plugs in here and in [`Linear::new`].)
+/// The packed weight of a [`Linear`], one variant per precision.
 #[derive(Debug, Clone)]
 enum Weights {
     F32(PackedF32),
     Bf16(PackedBf16),
+    Int8(PackedI8),
 }
 
 /// An `nn.Linear(in_dim, out_dim, bias)` with its weight packed for one [`Precision`].
@@ -99,10 +101,12 @@ impl OutSpec {
 impl Linear {
     /// Packs `weight` (`[out_dim, in_dim]` row-major, PyTorch's `nn.Linear.weight`) and the
     /// optional `bias` (`[out_dim]`) for `precision`: f32 as is, bf16 rounded to nearest-even
-    /// once now (inputs are rounded on every call; see [`Precision::Bf16`]).
+    /// once now (inputs are rounded on every call; see [`Precision::Bf16`]), int8 quantized
+    /// per output channel once now (inputs per row on every call; see [`Precision::Int8`]).
     ///
     /// Panics if the slice lengths do not match `out_dim` and `in_dim` (callers load
-    /// tensors with their shapes checked).
+    /// tensors with their shapes checked), or for int8 if `in_dim` exceeds 66 000 (the i32
+    /// sums could overflow).
     pub fn new(
         weight: &[f32],
         bias: Option<&[f32]>,
@@ -124,6 +128,7 @@ impl Linear {
         let weights = match precision {
             Precision::F32 => Weights::F32(PackedF32::new(weight, out_dim, in_dim)),
             Precision::Bf16 => Weights::Bf16(PackedBf16::new(weight, out_dim, in_dim)),
+            Precision::Int8 => Weights::Int8(PackedI8::new(weight, out_dim, in_dim)),
         };
         Linear {
             out_dim,
@@ -153,6 +158,7 @@ impl Linear {
         match self.weights {
             Weights::F32(_) => Precision::F32,
             Weights::Bf16(_) => Precision::Bf16,
+            Weights::Int8(_) => Precision::Int8,
         }
     }
 
@@ -161,6 +167,7 @@ impl Linear {
         let w = match &self.weights {
             Weights::F32(w) => w.size_bytes(),
             Weights::Bf16(w) => w.size_bytes(),
+            Weights::Int8(w) => w.size_bytes(),
         };
         w + self.bias.as_ref().map_or(0, |b| b.len() * 4)
     }
@@ -187,15 +194,15 @@ impl Linear {
         spec: &OutSpec,
         par: Parallelism,
     ) {
-        self.forward_isa(Isa::active(), Bf16Isa::active(), a, lda, m, out, spec, par);
+        let isas = (Isa::active(), Bf16Isa::active(), Int8Isa::active());
+        self.forward_isa(isas, a, lda, m, out, spec, par);
     }
 
     /// [`Linear::forward_to`] on explicit instruction sets (tests cover every path).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn forward_isa(
         &self,
-        isa: Isa,
-        bf16_isa: Bf16Isa,
+        (isa, bf16_isa, int8_isa): (Isa, Bf16Isa, Int8Isa),
         a: &[f32],
         lda: usize,
         m: usize,
@@ -227,6 +234,7 @@ impl Linear {
         match &self.weights {
             Weights::F32(w) => w.forward(isa, a, lda, m, cols, out, layout, bias, gelu, par),
             Weights::Bf16(w) => w.forward(bf16_isa, a, lda, m, cols, out, layout, bias, gelu, par),
+            Weights::Int8(w) => w.forward(int8_isa, a, lda, m, cols, out, layout, bias, gelu, par),
         }
     }
 }
@@ -311,21 +319,56 @@ mod tests {
         let a = rand_vec(m * k, 4);
         let w = rand_vec(n * k, 5);
         let b = rand_vec(n, 6);
-        for precision in [Precision::F32, Precision::Bf16] {
+        for precision in [Precision::F32, Precision::Bf16, Precision::Int8] {
             let lin = Linear::new(&w, Some(&b), n, k, precision);
-            let pairs = Isa::available()
-                .into_iter()
-                .flat_map(|isa| Bf16Isa::available().into_iter().map(move |b| (isa, b)));
-            for (isa, bf16) in pairs {
+            let triples = Isa::available().into_iter().flat_map(|isa| {
+                Bf16Isa::available()
+                    .into_iter()
+                    .flat_map(move |b| Int8Isa::available().into_iter().map(move |i| (isa, b, i)))
+            });
+            for isas in triples {
                 let run = |par| {
                     let mut out = vec![0f32; m * n];
-                    lin.forward_isa(isa, bf16, &a, k, m, &mut out, &OutSpec::dense(n), par);
+                    lin.forward_isa(isas, &a, k, m, &mut out, &OutSpec::dense(n), par);
                     out
                 };
                 assert_eq!(
                     run(Parallelism::Parallel),
                     run(Parallelism::Serial),
-                    "{precision:?} {isa:?} {bf16:?}"
+                    "{precision:?} {isas:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn int8_layer_is_within_its_quantization_bound() {
+        // |Σ a·w − Σ â·ŵ| ≤ Σ |a|·s_w/2 + (|w| + s_w/2)·s_a/2 with the per-row scales
+        // recomputed here from their definition (max|x| / 127).
+        let (m, n, k) = (37, 70, 45);
+        let a = rand_vec(m * k, 1);
+        let w = rand_vec(n * k, 2);
+        let b = rand_vec(n, 3);
+        let lin = Linear::new(&w, Some(&b), n, k, Precision::Int8);
+        assert_eq!(lin.precision(), Precision::Int8);
+        assert!(lin.size_bytes() < n.div_ceil(32) * 32 * k.div_ceil(64) * 64 + 16 * n + 512);
+        let mut got = vec![f32::NAN; m * n];
+        lin.forward(&a, m, &mut got, Parallelism::Parallel);
+        let amax = |x: &[f32]| x.iter().fold(0f64, |s, v| s.max(v.abs() as f64)) / 127.0;
+        for i in 0..m {
+            let sa = amax(&a[i * k..(i + 1) * k]);
+            for j in 0..n {
+                let sw = amax(&w[j * k..(j + 1) * k]);
+                let (mut exact, mut bound) = (b[j] as f64, 1e-6);
+                for kk in 0..k {
+                    let (x, y) = (a[i * k + kk] as f64, w[j * k + kk] as f64);
+                    exact += x * y;
+                    bound += x.abs() * sw * 0.5 + (y.abs() + sw * 0.5) * sa * 0.5;
+                }
+                let g = got[i * n + j] as f64;
+                assert!(
+                    (g - exact).abs() <= bound,
+                    "({i},{j}): {g} vs {exact}, bound {bound}"
                 );
             }
         }

@@ -5,8 +5,8 @@
 /// Everything else — embeddings, attention scores / softmax / context, norms, activations,
 /// residual adds, the classification head — is f32 in every mode.
 ///
-/// `#[non_exhaustive]`: an int8 mode is planned; match with a wildcard arm outside this
-/// crate, or better, ask the precision itself ([`Precision::compute_dtype`]).
+/// `#[non_exhaustive]`: more modes may come; match with a wildcard arm outside this crate,
+/// or better, ask the precision itself ([`Precision::compute_dtype`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Precision {
@@ -22,23 +22,37 @@ pub enum Precision {
     /// of every reference case and rank case was kept. About 2× the f32 throughput on
     /// Sapphire Rapids (AMX).
     Bf16,
+    /// int8 GEMM inputs with exact i32 accumulation: each linear layer's weight is quantized
+    /// at load time per output channel (symmetric, scale `max|w| / 127`), its input
+    /// activations on every call per row / token (dynamic, scale `max|a| / 127`, no
+    /// calibration data); the i32 sums are dequantized in f32 (`acc · s_a · s_w + bias`).
+    /// Runs on AMX-INT8 tiles when the CPU and OS allow, else AVX512-VNNI, else a slow
+    /// portable kernel; every path gives the same bits. Not PyTorch parity: each product is
+    /// off by at most half a quantization step per operand element (kernel tests).
+    Int8,
 }
 
 impl Precision {
-    /// What the model computes in, for `info()`: `"F32"` or
-    /// `"BF16 linear layers, F32 accumulation"`.
+    /// What the model computes in, for `info()`: `"F32"`,
+    /// `"BF16 linear layers, F32 accumulation"` or
+    /// `"INT8 linear layers (per-channel weights, per-token activations), INT32 accumulation"`.
     pub fn compute_dtype(self) -> &'static str {
         match self {
             Precision::F32 => "F32",
             Precision::Bf16 => "BF16 linear layers, F32 accumulation",
+            Precision::Int8 => {
+                "INT8 linear layers (per-channel weights, per-token activations), INT32 accumulation"
+            }
         }
     }
 
-    /// Short lower-case name (`"f32"`, `"bf16"`), as the CLI's `--precision` spells it.
+    /// Short lower-case name (`"f32"`, `"bf16"`, `"int8"`), as the CLI's `--precision` spells
+    /// it.
     pub fn name(self) -> &'static str {
         match self {
             Precision::F32 => "f32",
             Precision::Bf16 => "bf16",
+            Precision::Int8 => "int8",
         }
     }
 }

@@ -197,6 +197,7 @@ pub fn run(args: Args) -> Result<()> {
         engine: match args.model.precision {
             super::PrecisionArg::F32 => "rerank",
             super::PrecisionArg::Bf16 => "rerank_bf16",
+            super::PrecisionArg::Int8 => "rerank_int8",
         },
         model: dir.display().to_string(),
         architecture: info.architecture.clone(),

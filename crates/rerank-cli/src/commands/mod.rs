@@ -23,6 +23,9 @@ pub enum PrecisionArg {
     F32,
     /// bf16 inputs to the linear layers, f32 accumulation.
     Bf16,
+    /// int8 linear layers: per-channel int8 weights, per-token int8 activations, i32
+    /// accumulation.
+    Int8,
 }
 
 impl From<PrecisionArg> for Precision {
@@ -30,6 +33,7 @@ impl From<PrecisionArg> for Precision {
         match p {
             PrecisionArg::F32 => Precision::F32,
             PrecisionArg::Bf16 => Precision::Bf16,
+            PrecisionArg::Int8 => Precision::Int8,
         }
     }
 }
@@ -41,8 +45,10 @@ impl From<PrecisionArg> for Precision {
 /// commands, for `serve`'s configuration by environment; the command line wins.
 #[derive(clap::Args, Clone, Debug)]
 pub struct RerankerFlags {
-    /// Precision of the cross-encoder's linear layers: `f32` (default, PyTorch parity) or `bf16`
-    /// (bf16 inputs, f32 accumulation on AMX / AVX512-BF16; faster, logits move by a few 1e-2).
+    /// Precision of the cross-encoder's linear layers: `f32` (default, PyTorch parity), `bf16`
+    /// (bf16 inputs, f32 accumulation on AMX / AVX512-BF16; faster, logits move by a few 1e-2)
+    /// or `int8` (per-channel int8 weights, per-token int8 activations, i32 accumulation on
+    /// AMX-INT8 / AVX512-VNNI).
     #[arg(long, env = "RERANK_PRECISION", value_enum, default_value_t = PrecisionArg::F32)]
     pub precision: PrecisionArg,
     /// Truncate pairs to at most N tokens (special tokens included); default: the model's.
