@@ -65,13 +65,9 @@ impl CrossEncoderReranker {
     /// Reranks all `documents` (first-stage order) and keeps the `top_n` best by fused score.
     fn fused(&self, documents: Vec<Document>, query: &str) -> Result<Vec<Document>> {
         let texts: Vec<&str> = documents.iter().map(|d| d.text.as_str()).collect();
-        let ranked = self.model.rank_documents(
-            query,
-            &texts,
-            documents.len(),
-            None,
-            self.long_documents,
-        )?;
+        let ranked =
+            self.model
+                .rank_documents(query, &texts, documents.len(), None, self.long_documents)?;
         let mut predictions = vec![(0.0f32, 0.0f32, None); documents.len()];
         for long in &ranked {
             let r = &long.ranked;
