@@ -261,3 +261,45 @@ fn evaluate_fused_ranks_like_fusing_the_first_stage_and_reranked_lists() {
     .unwrap_err();
     assert!(err.to_string().contains("fusion needs a reranker"), "{err}");
 }
+
+/// Fusion and long documents together: the fused reranker scores each document by its best
+/// window (the engine's `score_documents` in chunk mode, computed independently here), keeps
+/// the window in `metadata["best_window"]`, and orders by the fused score of those logits.
+#[test]
+fn fused_reranker_scores_long_documents_by_their_best_window() {
+    let model = tiny_ce();
+    let long = format!(
+        "{} The economy grew and jobs came back.",
+        "Roads and bridges will be rebuilt. ".repeat(120)
+    );
+    let texts = [TEXTS[2], long.as_str(), TEXTS[3], TEXTS[0]];
+    let chunk = rerank_engine::LongDocuments::chunk(20).unwrap();
+    let reranker = CrossEncoderReranker {
+        model: model.clone(),
+        top_n: 4,
+        fusion: Fusion::Rrf,
+        long_documents: chunk,
+    };
+    let out = reranker.compress_documents(docs(&texts), QUERY).unwrap();
+    let want = model.score_documents(QUERY, &texts, None, chunk).unwrap();
+    assert!(
+        want[1].window.unwrap().index > 0,
+        "the long document needs several windows"
+    );
+    let logits: Vec<f32> = want.iter().map(|s| s.prediction.rank_logit()).collect();
+    let first: Vec<f32> = docs(&texts).iter().map(|d| d.score).collect();
+    let order = fuse(Fusion::Rrf, &first, &logits).unwrap();
+    assert_eq!(out.len(), 4);
+    for (d, f) in out.iter().zip(&order) {
+        assert_eq!(d.id, format!("d{}", f.index), "{out:#?}");
+        let w = want[f.index].window.unwrap();
+        assert_eq!(
+            d.metadata["best_window"],
+            serde_json::json!({"index": w.index, "char_start": w.char_start, "char_end": w.char_end})
+        );
+        assert_eq!(
+            d.metadata["relevance_score"].as_f64().unwrap() as f32,
+            want[f.index].prediction.score
+        );
+    }
+}
