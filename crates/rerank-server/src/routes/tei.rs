@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use super::long_documents::score_documents;
 use super::{
     answer, check_finite, check_pair_chars, check_query, check_text_chars, count_truncated, embed,
-    predict, tokenize_pair_list, tokenize_pairs, tokenize_texts, Truncation,
+    predict, tokenize_pair_list, tokenize_texts, Truncation,
 };
 use crate::error::ApiError;
 use crate::extract::ApiJson;
