@@ -19,8 +19,9 @@
 # export and OpenVINO f32 must match PyTorch fp32 within 1e-4 before they are timed; a peer
 # that cannot be installed or fails stops the run (non-zero exit), none is skipped.
 #
-#   scripts/bench.sh                      # everything but qwen3, ~25 min on 2 cores
+#   scripts/bench.sh                      # everything but qwen3, ~35 min on 2 cores (bge ~20)
 #   BENCH_MODELS=minilm scripts/bench.sh  # the real model only, ~5 min
+#   BENCH_REPEAT=1 BENCH_MODELS=minilm scripts/bench.sh   # a check of the set-up, ~2 min
 #   BENCH_MODELS=qwen3 scripts/bench.sh   # the LLM reranker: 0.6B parameters, long
 #
 # The first run also makes the venv (torch, transformers, sentence-transformers, onnx,
@@ -57,7 +58,12 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 OUT="$ROOT/target/bench"
-SHARED="$(realpath "${BENCH_SHARED:-$ROOT/../shared}")"
+SHARED="${BENCH_SHARED:-$ROOT/../shared}"
+if [[ ! -d "$SHARED/models" ]]; then
+  printf '== %s has no models/: point BENCH_SHARED at the shared folder\n' "$SHARED" >&2
+  exit 1
+fi
+SHARED="$(realpath "$SHARED")"
 REPEAT="${BENCH_REPEAT:-5}"
 THREADS="${BENCH_THREADS:-2}"
 MODELS="${BENCH_MODELS:-minilm bge modernbert}"
