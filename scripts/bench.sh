@@ -19,8 +19,8 @@
 # export and OpenVINO f32 must match PyTorch fp32 within 1e-4 before they are timed; a peer
 # that cannot be installed or fails stops the run (non-zero exit), none is skipped.
 #
-#   scripts/bench.sh                      # everything but qwen3, ~35 min on 2 cores (bge ~20)
-#   BENCH_MODELS=minilm scripts/bench.sh  # the real model only, ~5 min
+#   scripts/bench.sh                      # everything but qwen3 (minilm + bge took 12 min 48 s on 2 Sapphire Rapids cores, venv made)
+#   BENCH_MODELS=minilm scripts/bench.sh  # the real model only
 #   BENCH_REPEAT=1 BENCH_MODELS=minilm scripts/bench.sh   # a check of the set-up, ~2 min
 #   BENCH_MODELS=qwen3 scripts/bench.sh   # the LLM reranker: 0.6B parameters, long
 #
