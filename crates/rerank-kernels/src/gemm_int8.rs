@@ -276,26 +276,9 @@ impl PackedI8 {
         gelu: bool,
         par: Parallelism,
     ) {
-        assert!(
-            cols.start <= cols.end && cols.end <= self.n,
-            "columns {cols:?} outside 0..{}",
-            self.n
-        );
-        assert!(
-            cols.start.is_multiple_of(BLOCK) || cols.is_empty(),
-            "column range must start on a multiple of {BLOCK}"
-        );
-        if let Some(b) = bias {
-            assert!(b.len() >= self.n, "bias shorter than {}", self.n);
-        }
-        if m == 0 || cols.is_empty() {
+        if !layout.check_forward(self.n, self.k, a.len(), lda, m, &cols, bias, out.len()) {
             return;
         }
-        assert!(
-            lda >= self.k && a.len() >= (m - 1) * lda + self.k,
-            "A too small"
-        );
-        layout.check(m, &cols, out.len());
         let c = SendPtr(out.as_mut_ptr());
         let bias = SendPtr(bias.map_or(std::ptr::null(), <[f32]>::as_ptr) as *mut f32);
         let work = m * self.k * cols.len();

@@ -59,6 +59,44 @@ impl OutLayout {
         (j / self.block_cols) * self.block_stride + i * self.ldc + j % self.block_cols
     }
 
+    /// The argument checks of a packed-weight GEMM's `forward` (bf16 and int8): `out[i, j]`
+    /// for `i < m`, `j ∈ cols` of an `n × k` weight, from `a` (`a_len` floats, row stride
+    /// `lda`) and `bias` (`[n]` at least), into `out_len` floats laid out as `self`.
+    /// Returns `false` when there is nothing to compute (`m = 0` or no columns).
+    ///
+    /// Panics unless `cols.start` is a multiple of [`COL_ALIGN`], `cols.end ≤ n`, and `a`,
+    /// `bias` and the output are large enough.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn check_forward(
+        &self,
+        n: usize,
+        k: usize,
+        a_len: usize,
+        lda: usize,
+        m: usize,
+        cols: &Range<usize>,
+        bias: Option<&[f32]>,
+        out_len: usize,
+    ) -> bool {
+        assert!(
+            cols.start <= cols.end && cols.end <= n,
+            "columns {cols:?} outside 0..{n}"
+        );
+        assert!(
+            cols.start.is_multiple_of(COL_ALIGN) || cols.is_empty(),
+            "column range must start on a multiple of {COL_ALIGN}"
+        );
+        if let Some(b) = bias {
+            assert!(b.len() >= n, "bias shorter than {n}");
+        }
+        if m == 0 || cols.is_empty() {
+            return false;
+        }
+        assert!(lda >= k && a_len >= (m - 1) * lda + k, "A too small");
+        self.check(m, cols, out_len);
+        true
+    }
+
     /// Checks that `m` rows × columns `cols` fit in `len` floats without overlapping blocks,
     /// and that no [`COL_ALIGN`]-wide panel starting at a multiple of it straddles two blocks.
     /// Panics otherwise.
