@@ -68,16 +68,16 @@ pub unsafe fn block_32x32(
     };
     for s in 0..k_pad / 64 {
         // SAFETY: each tileloadd reads 16 rows of 64 bytes: A rows 0..16 / 16..32 at byte
-        // columns 64s..64s+64 (stride lda), and the 16 VNNI rows 16s..16s+16 of each B panel
+        // columns 64s..64s+64, and the 16 VNNI rows 16s..16s+16 of each B panel
         // (contiguous, stride 64 bytes) — all inside the caller's buffers.
         unsafe {
             asm!(
                 "tileloadd tmm4, [{a0} + {sa}]",
-                "tileloadd tmm5, [{a1} + {sa}]",
                 "tileloadd tmm6, [{p0} + {sb}]",
-                "tileloadd tmm7, [{p1} + {sb}]",
                 "tdpbusd tmm0, tmm4, tmm6",
+                "tileloadd tmm7, [{p1} + {sb}]",
                 "tdpbusd tmm1, tmm4, tmm7",
+                "tileloadd tmm5, [{a1} + {sa}]",
                 "tdpbusd tmm2, tmm5, tmm6",
                 "tdpbusd tmm3, tmm5, tmm7",
                 a0 = in(reg) a.add(s * 64),
@@ -106,4 +106,209 @@ pub unsafe fn block_32x32(
             options(nostack)
         )
     };
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod timing_scratch {
+    #[test]
+    #[ignore]
+    fn amx_block_timing() {
+        if !super::available() {
+            return;
+        }
+        for k_pad in [128usize, 256, 512, 768, 3072] {
+            let a = vec![1u8; 32 * k_pad];
+            let b = vec![1i8; 32 * k_pad];
+            let mut c = vec![0i32; 1024];
+            let _g = unsafe { crate::amx::TileGuard::new() };
+
+            let n = 200_000;
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                unsafe {
+                    super::block_32x32(
+                        a.as_ptr(),
+                        k_pad,
+                        b.as_ptr(),
+                        b.as_ptr().add(16 * k_pad),
+                        k_pad,
+                        c.as_mut_ptr(),
+                    )
+                };
+            }
+            let dt = t.elapsed().as_secs_f64();
+            let macs = n as f64 * 1024.0 * k_pad as f64;
+            eprintln!(
+                "k {k_pad} block: {:.1} ns/block, {:.0} GOPS",
+                dt / n as f64 * 1e9,
+                2.0 * macs / dt / 1e9
+            );
+        }
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod timing_scratch2 {
+    use std::arch::asm;
+    #[test]
+    #[ignore]
+    fn amx_peak_timing() {
+        if !super::available() {
+            return;
+        }
+        let _g = unsafe { crate::amx::TileGuard::new() };
+        let a = vec![1u8; 4096];
+        unsafe {
+            asm!("tileloadd tmm4, [{a} + {s}]", "tileloadd tmm5, [{a} + {s}]", "tileloadd tmm6, [{a} + {s}]", "tileloadd tmm7, [{a} + {s}]", a = in(reg) a.as_ptr(), s = in(reg) 64usize)
+        };
+        let n = 1_000_000;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            unsafe {
+                asm!(
+                    "tdpbusd tmm0, tmm4, tmm6",
+                    "tdpbusd tmm1, tmm4, tmm7",
+                    "tdpbusd tmm2, tmm5, tmm6",
+                    "tdpbusd tmm3, tmm5, tmm7",
+                    options(nostack, nomem)
+                )
+            };
+        }
+        let dt = t.elapsed().as_secs_f64();
+        eprintln!(
+            "tdpbusd: {:.2} ns each, {:.0} GOPS",
+            dt / (4.0 * n as f64) * 1e9,
+            4.0 * n as f64 * 16384.0 * 2.0 / dt / 1e9
+        );
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            unsafe {
+                asm!(
+                    "tdpbf16ps tmm0, tmm4, tmm6",
+                    "tdpbf16ps tmm1, tmm4, tmm7",
+                    "tdpbf16ps tmm2, tmm5, tmm6",
+                    "tdpbf16ps tmm3, tmm5, tmm7",
+                    options(nostack, nomem)
+                )
+            };
+        }
+        let dt = t.elapsed().as_secs_f64();
+        eprintln!(
+            "tdpbf16ps: {:.2} ns each, {:.0} GFLOPS",
+            dt / (4.0 * n as f64) * 1e9,
+            4.0 * n as f64 * 8192.0 * 2.0 / dt / 1e9
+        );
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            unsafe {
+                asm!("tileloadd tmm4, [{a} + {s}]", "tdpbusd tmm0, tmm4, tmm6", "tdpbusd tmm1, tmm4, tmm7", "tileloadd tmm5, [{a} + {s}]", "tdpbusd tmm2, tmm5, tmm6", "tdpbusd tmm3, tmm5, tmm7", a = in(reg) a.as_ptr(), s = in(reg) 64usize, options(nostack))
+            };
+        }
+        let dt = t.elapsed().as_secs_f64();
+        eprintln!(
+            "2 loads + 4 tdpbusd: {:.2} ns per tdp, {:.0} GOPS",
+            dt / (4.0 * n as f64) * 1e9,
+            4.0 * n as f64 * 16384.0 * 2.0 / dt / 1e9
+        );
+
+        for (label, sa, sbb, span) in [
+            ("4 loads hot stride64", 64usize, 64usize, 0usize),
+            ("4 loads A stride 768 hot", 768, 64, 0),
+            ("4 loads streaming k768", 768, 64, 1),
+        ] {
+            let a = vec![1u8; 32 * 768 * 2];
+            let b = vec![1u8; 32 * 768 * 2];
+            let steps = 12;
+            let t = std::time::Instant::now();
+            for _ in 0..n / steps {
+                for st in 0..steps {
+                    let off_a = st * 64 * span;
+                    let off_b = st * 1024 * span;
+                    unsafe {
+                        asm!("tileloadd tmm4, [{a0} + {sa}]", "tileloadd tmm6, [{p0} + {sb}]", "tdpbusd tmm0, tmm4, tmm6", "tileloadd tmm7, [{p1} + {sb}]", "tdpbusd tmm1, tmm4, tmm7", "tileloadd tmm5, [{a1} + {sa}]", "tdpbusd tmm2, tmm5, tmm6", "tdpbusd tmm3, tmm5, tmm7",
+                        a0 = in(reg) a.as_ptr().add(off_a), a1 = in(reg) a.as_ptr().add(off_a + 16 * sa), p0 = in(reg) b.as_ptr().add(off_b), p1 = in(reg) b.as_ptr().add(off_b + 16 * 768), sa = in(reg) sa, sb = in(reg) sbb, options(nostack))
+                    };
+                }
+            }
+            let dt = t.elapsed().as_secs_f64();
+            let cnt = (n / steps * steps) as f64;
+            eprintln!(
+                "{label}: {:.2} ns per tdp, {:.0} GOPS",
+                dt / (4.0 * cnt) * 1e9,
+                4.0 * cnt * 16384.0 * 2.0 / dt / 1e9
+            );
+        }
+
+        for variant in 0..6 {
+            let a = vec![1u8; 32 * 768];
+            let b = vec![1u8; 32 * 768];
+            let mut c = vec![0i32; 1024 * 4];
+            let blocks = 100_000;
+            let t = std::time::Instant::now();
+            for blk in 0..blocks {
+                if variant >= 4 {
+                    if variant == 4 {
+                        unsafe {
+                            super::block_32x32(
+                                a.as_ptr(),
+                                768,
+                                b.as_ptr() as *const i8,
+                                b.as_ptr().add(16 * 768) as *const i8,
+                                768,
+                                c.as_mut_ptr(),
+                            )
+                        };
+                    } else {
+                        unsafe {
+                            super::block_32x32(
+                                a.as_ptr(),
+                                768,
+                                b.as_ptr() as *const i8,
+                                b.as_ptr().add(12 * 1024) as *const i8,
+                                768,
+                                c.as_mut_ptr(),
+                            )
+                        };
+                    }
+                    continue;
+                }
+                if variant != 1 {
+                    unsafe {
+                        asm!(
+                            "tilezero tmm0",
+                            "tilezero tmm1",
+                            "tilezero tmm2",
+                            "tilezero tmm3",
+                            options(nostack, nomem)
+                        )
+                    };
+                }
+                for st in 0..12 {
+                    let off_a = st * 64;
+                    let off_b = st * 1024;
+                    unsafe {
+                        asm!("tileloadd tmm4, [{a0} + {sa}]", "tileloadd tmm6, [{p0} + {sb}]", "tdpbusd tmm0, tmm4, tmm6", "tileloadd tmm7, [{p1} + {sb}]", "tdpbusd tmm1, tmm4, tmm7", "tileloadd tmm5, [{a1} + {sa}]", "tdpbusd tmm2, tmm5, tmm6", "tdpbusd tmm3, tmm5, tmm7",
+                        a0 = in(reg) a.as_ptr().add(off_a), a1 = in(reg) a.as_ptr().add(off_a + 16 * 768), p0 = in(reg) b.as_ptr().add(off_b), p1 = in(reg) b.as_ptr().add(off_b + 16 * 768), sa = in(reg) 768usize, sb = in(reg) 64usize, options(nostack))
+                    };
+                }
+                if variant != 2 {
+                    let cc = if variant == 3 {
+                        unsafe { c.as_mut_ptr().add((blk & 3) * 1024) }
+                    } else {
+                        c.as_mut_ptr()
+                    };
+                    unsafe {
+                        asm!("tilestored [{c00} + {sc}], tmm0", "tilestored [{c01} + {sc}], tmm1", "tilestored [{c10} + {sc}], tmm2", "tilestored [{c11} + {sc}], tmm3",
+                        c00 = in(reg) cc, c01 = in(reg) cc.add(16), c10 = in(reg) cc.add(512), c11 = in(reg) cc.add(528), sc = in(reg) 128usize, options(nostack))
+                    };
+                }
+            }
+            let dt = t.elapsed().as_secs_f64();
+            eprintln!(
+                "variant {variant}: {:.1} ns per block, {:.0} GOPS",
+                dt / blocks as f64 * 1e9,
+                blocks as f64 * 1024.0 * 768.0 * 2.0 / dt / 1e9
+            );
+        }
+    }
 }

@@ -5,7 +5,8 @@
 //! [`super::bf16`]); each call rounds the rows of `A` it needs to bf16 into a per-thread
 //! buffer. Products of two bf16 values are exact in f32, so the only differences from an f32
 //! GEMM on the rounded operands are f32 summation order (AMX may also flush subnormals).
-//! Bias and GELU are applied in f32 after the sum.
+//! Bias and GELU ([`crate::vmath::gelu_erf_fast`]: the output is rounded to bf16 by the next
+//! layer anyway) are applied in f32 after the sum.
 //!
 //! Blocking: rows in blocks of at most [`MC_BF16`] (the packed `A` block, `MC_BF16 × k_pad`
 //! bf16, stays in L2); per block, each 32-column pair of panels (`k_pad × 32` bf16, ≤ 192 KiB
@@ -142,6 +143,8 @@ unsafe fn gemm_serial_raw(
                     pa,
                 )
             };
+            // A full AMX block whose GELU is still to be applied.
+            let mut gelu_pending: Option<(usize, usize)> = None;
             for g in groups.clone() {
                 // SAFETY: panels 2g and 2g + 1 exist (n_pad is a multiple of 32).
                 let (b0, b1) = unsafe {
@@ -184,15 +187,12 @@ unsafe fn gemm_serial_raw(
                             )
                         };
                         if gelu {
-                            for i in 0..BLOCK {
-                                // SAFETY: as above, row i of the block just written.
-                                let dst = unsafe {
-                                    std::slice::from_raw_parts_mut(
-                                        c.add(out.offset(r0 + i0 + i, j0)),
-                                        BLOCK,
-                                    )
-                                };
-                                activation::gelu_erf(dst);
+                            // GELU of the previous block, now that this one is issued:
+                            // the tile unit computes meanwhile, and the rows are not read
+                            // right after the tile stores wrote them.
+                            if let Some((row, col)) = gelu_pending.replace((r0 + i0, j0)) {
+                                // SAFETY: that block's rows and columns, written above.
+                                unsafe { gelu_block(c, out, row, col) };
                             }
                         }
                         continue;
@@ -256,13 +256,31 @@ unsafe fn gemm_serial_raw(
                             }
                         }
                         if gelu {
-                            activation::gelu_erf(dst);
+                            activation::gelu_erf_fast(dst);
                         }
                     }
                 }
             }
+            if let Some((row, col)) = gelu_pending.take() {
+                // SAFETY: as above.
+                unsafe { gelu_block(c, out, row, col) };
+            }
         }
     });
+}
+
+/// GELU ([`activation::gelu_erf_fast`]) in place on the full 32×32 block of `c` at
+/// `(row, col)`.
+///
+/// # Safety
+/// `c` valid for reads and writes at `out.offset(row + i, col + j)`, `i, j < 32`, the
+/// block's 32 columns contiguous.
+unsafe fn gelu_block(c: *mut f32, out: OutLayout, row: usize, col: usize) {
+    for i in 0..BLOCK {
+        // SAFETY: caller's contract.
+        let dst = unsafe { std::slice::from_raw_parts_mut(c.add(out.offset(row + i, col)), BLOCK) };
+        activation::gelu_erf_fast(dst);
+    }
 }
 
 /// Task grid of the bf16 driver: row blocks of 32-row multiples up to [`MC_BF16`], 32-column
@@ -276,7 +294,7 @@ const GRID: Grid = Grid {
 
 impl PackedBf16 {
     /// `out[layout.offset(i, j)] = Σ_kk bf16(a[i·lda + kk])·bf16(W[j, kk]) + bias[j]`
-    /// (→ exact GELU) for `i < m`, `j ∈ cols`, on `isa`, cut into tasks by the shared grid
+    /// (→ GELU, [`crate::vmath::gelu_erf_fast`]) for `i < m`, `j ∈ cols`, on `isa`, cut into tasks by the shared grid
     /// when `par` allows. Other elements of `out` are left untouched.
     ///
     /// Panics unless `cols.start` is a multiple of 32, `cols.end ≤ n`, and `a`, `out` and

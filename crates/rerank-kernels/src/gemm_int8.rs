@@ -7,17 +7,20 @@
 //! into a per-thread buffer. Products are summed exactly in i32 (AMX `tdpbusd`, AVX512-VNNI
 //! `vpdpbusd` or portable code — the same integers on every path), the zero-point term
 //! `128·Σ_k q_w` is subtracted, and the epilogue computes, in f32,
-//! `acc as f32 · (s_a[i] · s_w[j]) + bias[j]` (then exact GELU). So every instruction set,
+//! `acc as f32 · (s_a[i] · s_w[j]) + bias[j]` (then GELU with [`crate::vmath::erf_fast`]).
+//! So every instruction set,
 //! thread count and batch gives the same bits for a row.
 //!
 //! Blocking and parallelism as the bf16 GEMM ([`super::gemm_bf16`]): row blocks of at most
 //! [`MC_INT8`] rows quantized once per task, 32×32 output blocks with the whole depth summed
-//! inside the kernel, the task grid of [`crate::schedule`].
+//! inside the kernel, the task grid of [`crate::schedule`]. The epilogue of a block runs
+//! after the next block has been issued (two i32 buffers): the tile unit computes while the
+//! vector unit dequantizes, and the block is not read right after `tilestored` wrote it
+//! (which stalled on the stores: the epilogue took as long as the products).
 
 use std::cell::RefCell;
 use std::ops::Range;
 
-use crate::activation;
 use crate::buffer::{AlignedBuf, SendPtr};
 use crate::int8::{pack_b, quantize_rows, PackedI8Operands, BLOCK, PANEL};
 use crate::isa::Int8Isa;
@@ -140,7 +143,10 @@ unsafe fn gemm_serial_raw(
     #[cfg(not(target_arch = "x86_64"))]
     let avx512 = false;
     let groups = cols.start / BLOCK..cols.end.div_ceil(BLOCK);
-    let mut tile = [0i32; BLOCK * BLOCK];
+    // Two i32 blocks: on AMX the epilogue of a block runs while the tile unit computes the
+    // next one (reading a block right after `tilestored` wrote it stalls on the stores).
+    let mut tiles = [[0i32; BLOCK * BLOCK]; 2];
+    let tiles = tiles.as_mut_ptr();
     PACK_A.with(|cell| {
         let mut guard = cell.borrow_mut();
         let (buf, scales) = &mut *guard;
@@ -167,6 +173,8 @@ unsafe fn gemm_serial_raw(
                     scales,
                 )
             };
+            let mut pending: Option<Done> = None;
+            let mut cur = 0;
             for g in groups.clone() {
                 // SAFETY: panels 2g and 2g + 1 exist (n_pad is a multiple of 32).
                 let (b0, b1) = unsafe {
@@ -178,71 +186,202 @@ unsafe fn gemm_serial_raw(
                 };
                 let j0 = g * BLOCK;
                 let ncols = BLOCK.min(cols.end - j0);
-                let sw = &w.ops.scale[j0..j0 + BLOCK];
-                let comp = &w.ops.comp[j0..j0 + BLOCK];
                 for i0 in (0..mb).step_by(BLOCK) {
                     let rows = BLOCK.min(mb - i0);
+                    let dst = (*unsafe { &mut *tiles.add(cur) }).as_mut_ptr();
                     // SAFETY: the A group holds 32 rows of k_pad bytes (padding rows past
-                    // mb); `tile` holds 32 × 32 i32; tile guard live for AMX.
-                    unsafe {
-                        block(
-                            isa,
-                            pa.add(i0 * k_pad),
-                            k_pad,
-                            b0,
-                            b1,
-                            tile.as_mut_ptr(),
-                            rows,
-                        )
-                    };
-                    for i in 0..rows {
-                        let acc = &mut tile[i * BLOCK..i * BLOCK + BLOCK];
-                        for (v, &cj) in acc.iter_mut().zip(comp) {
-                            *v -= cj;
-                        }
-                        let row = r0 + i0 + i;
-                        match sink {
-                            Sink::F32 { c, out, bias, gelu } => {
-                                let sa = scales[i0 + i];
-                                // SAFETY: row < m, columns j0..j0 + ncols ⊂ cols lie in one
-                                // block of `out` (caller's contract), contiguous.
-                                let dst = unsafe {
-                                    std::slice::from_raw_parts_mut(
-                                        c.add(out.offset(row, j0)),
-                                        ncols,
-                                    )
-                                };
-                                let src = acc[..ncols].iter().zip(&sw[..ncols]);
-                                if bias.is_null() {
-                                    for (d, (&v, &s)) in dst.iter_mut().zip(src) {
-                                        *d = v as f32 * (sa * s);
-                                    }
-                                } else {
-                                    // SAFETY: bias holds ≥ cols.end ≥ j0 + ncols floats.
-                                    let b =
-                                        unsafe { std::slice::from_raw_parts(bias.add(j0), ncols) };
-                                    for ((d, (&v, &s)), &bv) in dst.iter_mut().zip(src).zip(b) {
-                                        *d = v as f32 * (sa * s) + bv;
-                                    }
-                                }
-                                if gelu {
-                                    activation::gelu_erf(dst);
-                                }
-                            }
-                            #[cfg(test)]
-                            Sink::I32 { c, ldc } => {
-                                // SAFETY: row < m, columns j0..j0 + ncols ≤ ldc (test sink).
-                                let dst = unsafe {
-                                    std::slice::from_raw_parts_mut(c.add(row * ldc + j0), ncols)
-                                };
-                                dst.copy_from_slice(&acc[..ncols]);
-                            }
-                        }
+                    // mb); tiles[cur] holds 32 × 32 i32 and is not the pending block's.
+                    unsafe { block(isa, pa.add(i0 * k_pad), k_pad, b0, b1, dst, rows) };
+                    if let Some(d) = pending.take() {
+                        // SAFETY: the sink's contract is the caller's.
+                        unsafe {
+                            finish(
+                                w,
+                                &*tiles.add(d.buf),
+                                d,
+                                0..d.rows,
+                                scales,
+                                r0,
+                                sink,
+                                avx512,
+                            )
+                        };
                     }
+                    pending = Some(Done {
+                        buf: cur,
+                        i0,
+                        rows,
+                        j0,
+                        ncols,
+                    });
+                    cur ^= 1;
                 }
+            }
+            // The row scales are overwritten by the next row block: finish this one's last.
+            if let Some(d) = pending.take() {
+                // SAFETY: as above.
+                unsafe {
+                    finish(
+                        w,
+                        &*tiles.add(d.buf),
+                        d,
+                        0..d.rows,
+                        scales,
+                        r0,
+                        sink,
+                        avx512,
+                    )
+                };
             }
         }
     });
+}
+
+/// A computed 32×32 block waiting for its epilogue: `tiles[buf]` holds the sums of rows
+/// `i0..i0 + rows` of the row block and columns `j0..j0 + ncols`.
+#[derive(Clone, Copy)]
+struct Done {
+    buf: usize,
+    i0: usize,
+    rows: usize,
+    j0: usize,
+    ncols: usize,
+}
+
+/// The epilogue of one block: removes the zero-point term and writes the sink (dequantized
+/// f32 with bias and GELU, or the exact sums).
+///
+/// # Safety
+/// `tile` holds the block's sums (rows `0..done.rows`); the sink is valid for rows
+/// `r0 + done.i0 ..` and columns `done.j0 .. + done.ncols` (see [`gemm_serial_raw`]);
+/// `avx512` only if the CPU has AVX-512F.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn finish(
+    w: &PackedI8,
+    tile: &[i32; BLOCK * BLOCK],
+    done: Done,
+    rows: Range<usize>,
+    scales: &[f32],
+    r0: usize,
+    sink: Sink,
+    avx512: bool,
+) {
+    let Done { i0, j0, ncols, .. } = done;
+    let sw = &w.ops.scale[j0..j0 + BLOCK];
+    let comp = &w.ops.comp[j0..j0 + BLOCK];
+    match sink {
+        Sink::F32 { c, out, bias, gelu } => {
+            let bias = if bias.is_null() {
+                None
+            } else {
+                // SAFETY: bias holds ≥ cols.end ≥ j0 + ncols floats (caller's contract);
+                // the padded 32 are only read up to ncols below.
+                Some(unsafe { std::slice::from_raw_parts(bias.add(j0), ncols) })
+            };
+            for i in rows {
+                let row = r0 + i0 + i;
+                // SAFETY: row < m, columns j0..j0 + ncols ⊂ cols lie in one block of `out`
+                // (caller's contract), contiguous.
+                let dst =
+                    unsafe { std::slice::from_raw_parts_mut(c.add(out.offset(row, j0)), ncols) };
+                let acc = &tile[i * BLOCK..i * BLOCK + BLOCK];
+                let sa = scales[i0 + i];
+                #[cfg(target_arch = "x86_64")]
+                if avx512 {
+                    // SAFETY: the caller vouches for AVX-512F.
+                    unsafe { epilogue::row_avx512(acc, comp, sw, sa, bias, gelu, dst) };
+                    continue;
+                }
+                let _ = avx512;
+                epilogue::row(acc, comp, sw, sa, bias, gelu, dst);
+            }
+        }
+        #[cfg(test)]
+        Sink::I32 { c, ldc } => {
+            for i in rows {
+                let row = r0 + i0 + i;
+                // SAFETY: row < m, columns j0..j0 + ncols ≤ ldc (test sink).
+                let dst = unsafe { std::slice::from_raw_parts_mut(c.add(row * ldc + j0), ncols) };
+                for ((d, &v), &cj) in dst.iter_mut().zip(&tile[i * BLOCK..]).zip(comp) {
+                    *d = v - cj;
+                }
+            }
+        }
+    }
+}
+
+/// The f32 epilogue of one row of a block, `dst[j] = (acc[j] − comp[j]) as f32 · (sa ·
+/// sw[j]) (+ bias[j]) (→ fast GELU)` for `j < dst.len() ≤ 32`: a portable form and an
+/// AVX-512 form performing the same operations (same bits).
+mod epilogue {
+    use crate::vmath;
+
+    pub(super) fn row(
+        acc: &[i32],
+        comp: &[i32],
+        sw: &[f32],
+        sa: f32,
+        bias: Option<&[f32]>,
+        gelu: bool,
+        dst: &mut [f32],
+    ) {
+        for (j, d) in dst.iter_mut().enumerate() {
+            let mut v = (acc[j] - comp[j]) as f32 * (sa * sw[j]);
+            if let Some(b) = bias {
+                v += b[j];
+            }
+            *d = if gelu { vmath::gelu_erf_fast(v) } else { v };
+        }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX-512F; `acc`, `comp` and `sw` hold 32 elements, `bias` (if
+    /// any) at least `dst.len()`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn row_avx512(
+        acc: &[i32],
+        comp: &[i32],
+        sw: &[f32],
+        sa: f32,
+        bias: Option<&[f32]>,
+        gelu: bool,
+        dst: &mut [f32],
+    ) {
+        use std::arch::x86_64::*;
+        debug_assert!(acc.len() >= 32 && comp.len() >= 32 && sw.len() >= 32 && dst.len() <= 32);
+        let n = dst.len();
+        let sa = _mm512_set1_ps(sa);
+        for h in 0..2 {
+            let lanes = n.saturating_sub(16 * h).min(16);
+            if lanes == 0 {
+                break;
+            }
+            let mask = if lanes == 16 {
+                0xffff
+            } else {
+                ((1u32 << lanes) - 1) as __mmask16
+            };
+            // SAFETY: acc, comp and sw hold 32 elements; bias and dst are accessed under the
+            // mask of their `lanes` remaining elements.
+            unsafe {
+                let q = _mm512_sub_epi32(
+                    _mm512_loadu_si512(acc.as_ptr().add(16 * h).cast()),
+                    _mm512_loadu_si512(comp.as_ptr().add(16 * h).cast()),
+                );
+                let s = _mm512_mul_ps(sa, _mm512_loadu_ps(sw.as_ptr().add(16 * h)));
+                let mut v = _mm512_mul_ps(_mm512_cvtepi32_ps(q), s);
+                if let Some(b) = bias {
+                    v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, b.as_ptr().add(16 * h)));
+                }
+                if gelu {
+                    v = vmath::avx512::gelu_erf_fast(v);
+                }
+                _mm512_mask_storeu_ps(dst.as_mut_ptr().add(16 * h), mask, v);
+            }
+        }
+    }
 }
 
 /// Task grid of the int8 driver: row blocks of 32-row multiples up to [`MC_INT8`], 32-column
@@ -256,8 +395,8 @@ const GRID: Grid = Grid {
 
 impl PackedI8 {
     /// `out[layout.offset(i, j)] = (Σ_kk q_a[i, kk]·q_w[j, kk]) · (s_a[i]·s_w[j]) + bias[j]`
-    /// (→ exact GELU) for `i < m`, `j ∈ cols`, on `isa`, cut into tasks by the shared grid
-    /// when `par` allows (see the module docs for the quantization). Other elements of `out`
+    /// (→ GELU, [`crate::vmath::gelu_erf_fast`]) for `i < m`, `j ∈ cols`, on `isa`, cut into
+    /// tasks by the shared grid when `par` allows (see the module docs for the quantization). Other elements of `out`
     /// are left untouched.
     ///
     /// Panics unless `cols.start` is a multiple of 32, `cols.end ≤ n`, and `a`, `out` and

@@ -103,6 +103,53 @@ pub fn gelu_erf(x: f32) -> f32 {
     x * 0.5 * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
+/// Numerator of [`erf_fast`] in powers of x² (highest first), times x.
+const ERF_FAST_P: [f32; 7] = [
+    -2.726_142_3e-10,
+    2.770_681_4e-8,
+    -2.101_024e-6,
+    -5.692_506_4e-5,
+    -7.349_906_3e-4,
+    -2.954_600e-3,
+    -1.609_603_3e-2,
+];
+/// Denominator of [`erf_fast`] in powers of x² (highest first).
+const ERF_FAST_Q: [f32; 5] = [
+    -1.456_607_2e-5,
+    -2.133_740_6e-4,
+    -1.682_827e-3,
+    -7.373_329_2e-3,
+    -1.426_474e-2,
+];
+
+/// `erf` as one rational function `x·P(x²) / Q(x²)` of `x` clamped to `[−4, 4]` (the
+/// approximation XLA and Eigen use for f32): about twice as fast as [`erf`] in vector form,
+/// with an absolute error below 5e-7 (4.7e-7 the largest seen against libm's f64 `erf`,
+/// near ±3.9; tested on 8·10⁵ points of `[−6, 6]` in `erf_fast_within_5e7`). For [`gelu_erf_fast`], whose output
+/// the bf16 and int8 modes round to bf16 (relative step 2⁻⁸) anyway.
+#[inline(always)]
+pub fn erf_fast(a: f32) -> f32 {
+    let x = a.clamp(-4.0, 4.0);
+    let x2 = x * x;
+    let mut p = ERF_FAST_P[0];
+    for &c in &ERF_FAST_P[1..] {
+        p = x2.mul_add(p, c);
+    }
+    let p = x * p;
+    let mut q = ERF_FAST_Q[0];
+    for &c in &ERF_FAST_Q[1..] {
+        q = x2.mul_add(q, c);
+    }
+    p / q
+}
+
+/// GELU `x · 0.5 · (1 + erf_fast(x / √2))`: the activation of the bf16 and int8 modes
+/// (absolute error ≤ 2.5·10⁻⁷·|x| + 2 ulp from the exact GELU; see [`erf_fast`]).
+#[inline(always)]
+pub fn gelu_erf_fast(x: f32) -> f32 {
+    x * 0.5 * (1.0 + erf_fast(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
 /// 16-lane AVX-512 versions of [`exp`], [`erf`] and [`gelu_erf`].
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512 {
@@ -170,6 +217,46 @@ pub(crate) mod avx512 {
         let small = _mm512_fmadd_ps(p, a, a);
         let outer = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(t, c(ERF_SPLIT));
         _mm512_mask_blend_ps(outer, small, big)
+    }
+
+    /// Lane-wise [`super::erf_fast`] (the same operations: same bits).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub fn erf_fast(a: __m512) -> __m512 {
+        let c = |v: f32| _mm512_set1_ps(v);
+        // clamp(a, −4, 4) with NaN kept: min/max return their second operand on NaN.
+        let x = _mm512_max_ps(c(-4.0), _mm512_min_ps(c(4.0), a));
+        let x2 = _mm512_mul_ps(x, x);
+        let mut p = c(ERF_FAST_P[0]);
+        for &k in &ERF_FAST_P[1..] {
+            p = _mm512_fmadd_ps(x2, p, c(k));
+        }
+        let p = _mm512_mul_ps(x, p);
+        let mut q = c(ERF_FAST_Q[0]);
+        for &k in &ERF_FAST_Q[1..] {
+            q = _mm512_fmadd_ps(x2, q, c(k));
+        }
+        _mm512_div_ps(p, q)
+    }
+
+    /// Lane-wise [`super::gelu_erf_fast`] (same bits).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub fn gelu_erf_fast(x: __m512) -> __m512 {
+        let e = erf_fast(_mm512_mul_ps(
+            x,
+            _mm512_set1_ps(std::f32::consts::FRAC_1_SQRT_2),
+        ));
+        _mm512_mul_ps(
+            _mm512_mul_ps(x, _mm512_set1_ps(0.5)),
+            _mm512_add_ps(_mm512_set1_ps(1.0), e),
+        )
     }
 
     /// Lane-wise [`super::gelu_erf`].
@@ -297,6 +384,30 @@ mod tests {
         }
     }
 
+    #[test]
+    fn erf_fast_within_5e7() {
+        let mut worst = 0f64;
+        for x in grid(6.0, 400_000) {
+            let want = erf_f64(x as f64);
+            let e = (erf_fast(x) as f64 - want).abs();
+            assert!(e <= 5e-7, "erf_fast({x}) = {}, want {want}", erf_fast(x));
+            worst = worst.max(e);
+        }
+        // The bound is not loose by orders of magnitude (the approximation is what it says).
+        assert!(worst > 1e-8, "max error {worst}");
+        assert_eq!(erf_fast(100.0), erf_fast(4.0));
+        assert!(erf_fast(f32::NAN).is_nan());
+        for x in grid(12.0, 100_000) {
+            let xd = x as f64;
+            let want = xd * 0.5 * (1.0 + erf_f64(xd / 2f64.sqrt()));
+            let got = gelu_erf_fast(x) as f64;
+            assert!(
+                (got - want).abs() <= 2.5e-7 * xd.abs() + gelu_tol(x, want),
+                "gelu_fast({x}) = {got}, want {want}"
+            );
+        }
+    }
+
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn avx512_matches_scalar_bit_for_bit() {
@@ -309,6 +420,8 @@ mod tests {
             let mut e = [0f32; 16];
             let mut r = [0f32; 16];
             let mut g = [0f32; 16];
+            let mut f = [0f32; 16];
+            let mut gf = [0f32; 16];
             // SAFETY: AVX-512F is available (checked above); the arrays hold 16 floats.
             unsafe {
                 let v = _mm512_loadu_ps(chunk.as_ptr());
@@ -316,6 +429,8 @@ mod tests {
                 let v = _mm512_mul_ps(v, _mm512_set1_ps(1.0 / 15.0));
                 _mm512_storeu_ps(r.as_mut_ptr(), avx512::erf(v));
                 _mm512_storeu_ps(g.as_mut_ptr(), avx512::gelu_erf(v));
+                _mm512_storeu_ps(f.as_mut_ptr(), avx512::erf_fast(v));
+                _mm512_storeu_ps(gf.as_mut_ptr(), avx512::gelu_erf_fast(v));
             }
             for i in 0..16 {
                 let x = chunk[i];
@@ -323,6 +438,12 @@ mod tests {
                 let y = x * (1.0 / 15.0);
                 assert_eq!(r[i].to_bits(), erf(y).to_bits(), "erf({y})");
                 assert_eq!(g[i].to_bits(), gelu_erf(y).to_bits(), "gelu({y})");
+                assert_eq!(f[i].to_bits(), erf_fast(y).to_bits(), "erf_fast({y})");
+                assert_eq!(
+                    gf[i].to_bits(),
+                    gelu_erf_fast(y).to_bits(),
+                    "gelu_fast({y})"
+                );
             }
         }
     }
