@@ -14,10 +14,14 @@ use serde_json::Value;
 const MIN_SPEARMAN: f64 = 0.995;
 /// Reference logits further apart than this must keep their order under int8.
 const ORDER_MARGIN: f32 = 0.05;
-/// Largest |logit − PyTorch fp32 logit| accepted under int8. Measured over the 20 cases and
-/// the 11 reference documents of the rank cases: 0.108 (AVX512-VNNI, Zen 4), Spearman 0.9995;
-/// the bound leaves about 2× headroom.
-const INT8_LOGIT_BOUND: f32 = 0.2;
+/// Largest |logit − PyTorch fp32 logit| accepted under int8, over the 20 cases and the 11
+/// reference documents of the rank cases. Measured: 0.108 (AVX512-VNNI, Zen 4) and 0.133
+/// (AMX, Sapphire Rapids) with the feed-forward down projection in bf16, f32 attention and the
+/// exact GELU; on Sapphire Rapids 0.163 with the rational-erf GELU, 0.201 with bf16 attention
+/// products as well, and 0.098 with the down projection in int8 too (what `int8` runs since,
+/// Spearman 0.9983). The maximum of 31 int8 errors moves by ±50 % with any ulp-level change
+/// upstream (every code's rounding is redrawn), hence the 1.5× headroom over the largest seen.
+const INT8_LOGIT_BOUND: f32 = 0.3;
 
 /// Ranks (1-based, ties averaged) of `v`.
 fn ranks(v: &[f32]) -> Vec<f64> {
@@ -166,10 +170,13 @@ fn minilm_l6_sotu_ce_int8_keeps_the_stated_bounds() {
 }
 
 /// Smallest cosine similarity accepted between an int8 embedding of all-MiniLM-L6-v2 and the
-/// PyTorch fp32 one. Measured minimum over the 15 texts: 0.9881 (AVX512-VNNI, Zen 4), i.e.
-/// 1 − cos = 0.012, far from bf16's 3.3e-5: per-token int8 of the LayerNorm outputs (the
-/// inputs of Q/K/V and the feed-forward up projection) is what loses it (README, int8 mode).
-const INT8_MIN_COSINE: f64 = 0.98;
+/// PyTorch fp32 one. Measured minimum over the 15 texts: 0.9881 (Zen 4 and Sapphire Rapids,
+/// feed-forward down projection in bf16, f32 attention), 0.9857 (Zen 4, every linear layer
+/// int8) and 0.9827 (Sapphire Rapids, every linear layer int8 and bf16 attention products:
+/// what `int8` runs), i.e. 1 − cos ≈ 0.017, far from bf16's 3.5e-5: per-token int8 of the
+/// LayerNorm outputs (the inputs of Q/K/V and the feed-forward up projection) is what loses
+/// it (README, int8 mode).
+const INT8_MIN_COSINE: f64 = 0.975;
 
 #[test]
 fn all_minilm_l6_v2_int8_embeddings_stay_close_to_pytorch() {

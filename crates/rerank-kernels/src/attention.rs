@@ -37,7 +37,7 @@ use crate::softmax::softmax_cols_scaled_isa;
 
 /// Scores of one task kept at most (floats): longer bidirectional or causal sequences are cut
 /// into blocks of queries so that `Sᵀ` stays at most 4 MiB per thread.
-const SCORE_BUDGET: usize = 1 << 20;
+pub(crate) const SCORE_BUDGET: usize = 1 << 20;
 /// Queries per block of a causal sequence (the wasted, masked half of a block is small).
 const CAUSAL_BLOCK: usize = 128;
 
@@ -197,32 +197,19 @@ impl Attention {
         self.run_isa(Isa::active(), q, k, v, out, spans, par);
     }
 
-    /// Queries per block of a span: all of them unless the scores would exceed the budget
-    /// (or the mask makes most of a long block's scores wasted).
-    fn query_block(&self, s: &SeqSpan, mr: usize) -> usize {
-        let cap = match self.mask {
-            AttentionMask::Bidirectional => SCORE_BUDGET / s.k_len.max(1),
-            AttentionMask::Causal => CAUSAL_BLOCK.min(SCORE_BUDGET / s.k_len.max(1)),
-            AttentionMask::SlidingWindow { half_width } => half_width.clamp(32, 256),
-        };
-        let cap = cap.div_ceil(mr).max(1) * mr;
-        s.q_len.min(cap).max(1)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn run_isa(
+    /// The argument checks of [`Attention::run`] (see its panics); returns the query heads
+    /// per key/value head, or `None` when there is nothing to compute.
+    pub(crate) fn check(
         &self,
-        isa: Isa,
         q: &[f32],
         k: &[f32],
         v: &[f32],
-        out: &mut [f32],
+        out: &[f32],
         spans: &[SeqSpan],
-        par: Parallelism,
-    ) {
+    ) -> Option<usize> {
         let (heads, kv_heads, d) = (self.heads, self.kv_heads, self.head_dim);
         if heads == 0 || d == 0 {
-            return;
+            return None;
         }
         assert!(
             kv_heads > 0 && heads.is_multiple_of(kv_heads),
@@ -253,6 +240,37 @@ impl Attention {
                 "query positions {s:?} beyond the keys"
             );
         }
+        Some(group)
+    }
+
+    /// Queries per block of a span: all of them unless the scores would exceed the budget
+    /// (or the mask makes most of a long block's scores wasted).
+    fn query_block(&self, s: &SeqSpan, mr: usize) -> usize {
+        let cap = match self.mask {
+            AttentionMask::Bidirectional => SCORE_BUDGET / s.k_len.max(1),
+            AttentionMask::Causal => CAUSAL_BLOCK.min(SCORE_BUDGET / s.k_len.max(1)),
+            AttentionMask::SlidingWindow { half_width } => half_width.clamp(32, 256),
+        };
+        let cap = cap.div_ceil(mr).max(1) * mr;
+        s.q_len.min(cap).max(1)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn run_isa(
+        &self,
+        isa: Isa,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        out: &mut [f32],
+        spans: &[SeqSpan],
+        par: Parallelism,
+    ) {
+        let Some(group) = self.check(q, k, v, out, spans) else {
+            return;
+        };
+        let (heads, d) = (self.heads, self.head_dim);
+        let out_layout = HeadLayout::row_major(self.ld_out, d);
         let mr = isa.mr();
         // (span, first query row within the span, queries) of every block.
         let mut blocks: Vec<(usize, usize, usize)> = Vec::new();

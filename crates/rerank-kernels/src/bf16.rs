@@ -67,6 +67,53 @@ pub fn pack_b(weight: &[f32], n: usize, k: usize) -> (AlignedBf16, usize, usize)
     (data, k_pad, n_pad)
 }
 
+/// [`pack_b`] of a strided operand: `B[kk][j] = src[j·stride_n + kk·stride_k]` for `j < n`,
+/// `kk < k` (attention packs its keys, `stride_k = 1`, and its values, `stride_n = 1`, per
+/// head and sequence this way). Returns the buffer and `k_pad`.
+///
+/// Panics if `src` is too short for the largest offset.
+pub fn pack_b_strided(
+    src: &[f32],
+    n: usize,
+    k: usize,
+    stride_n: usize,
+    stride_k: usize,
+) -> (AlignedBf16, usize) {
+    let k_pad = k_padded(k);
+    let n_pad = n.div_ceil(BLOCK) * BLOCK;
+    let mut data = AlignedBf16::zeros(n_pad * k_pad);
+    if n == 0 || k == 0 {
+        return (data, k_pad);
+    }
+    assert!(
+        src.len() > (n - 1) * stride_n + (k - 1) * stride_k,
+        "pack_b_strided: source too short"
+    );
+    let d = data.as_mut_slice();
+    #[cfg(target_arch = "x86_64")]
+    if crate::isa::Isa::active() == crate::isa::Isa::Avx512 {
+        if stride_k == 1 && k.is_multiple_of(16) {
+            // SAFETY: AVX-512F is present (Isa::Avx512); bounds checked above.
+            unsafe { x86::pack_rows_avx512(src, n, k, k_pad, stride_n, d) };
+            return (data, k_pad);
+        }
+        if stride_n == 1 && n.is_multiple_of(PANEL) {
+            // SAFETY: as above.
+            unsafe { x86::pack_cols_avx512(src, n, k, k_pad, stride_k, d) };
+            return (data, k_pad);
+        }
+    }
+    for j in 0..n {
+        let panel = &mut d[(j / PANEL) * PANEL * k_pad..][..PANEL * k_pad];
+        let col = (j % PANEL) * 2;
+        let base = j * stride_n;
+        for kk in 0..k {
+            panel[(kk / 2) * 2 * PANEL + col + kk % 2] = f32_to_bf16(src[base + kk * stride_k]);
+        }
+    }
+    (data, k_pad)
+}
+
 /// Converts rows `0..rows` of `A` (`a[i·lda + kk]`, `kk < k`) to bf16 into `dst`, row-major
 /// with row stride `k_pad`; zero-fills columns `k..k_pad` and rows `rows..rows_pad`.
 ///
@@ -307,6 +354,104 @@ pub unsafe fn block_32x32_scalar(
     }
 }
 
+/// AVX-512F forms of [`pack_b_strided`]'s two common cases, with [`f32_to_bf16`]'s integer
+/// rounding (the same bits).
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::PANEL;
+
+    /// [`super::f32_to_bf16`] of 16 floats, in the low halves of the lanes.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn round16(x: __m512) -> __m512i {
+        let b = _mm512_castps_si512(x);
+        let odd = _mm512_and_si512(_mm512_srli_epi32::<16>(b), _mm512_set1_epi32(1));
+        let r = _mm512_srli_epi32::<16>(_mm512_add_epi32(
+            b,
+            _mm512_add_epi32(_mm512_set1_epi32(0x7FFF), odd),
+        ));
+        let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
+        let q = _mm512_or_si512(_mm512_srli_epi32::<16>(b), _mm512_set1_epi32(0x40));
+        _mm512_mask_blend_epi32(nan, r, q)
+    }
+
+    /// Rows `j` of `k` contiguous floats at `src[j·stride_n ..]` (`k % 16 == 0`): each row's
+    /// bf16 pairs are one column of its panel.
+    ///
+    /// # Safety
+    /// AVX-512F; `src` holds every row; `d` is the zeroed `[n_pad · k_pad]` panel buffer.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn pack_rows_avx512(
+        src: &[f32],
+        n: usize,
+        k: usize,
+        k_pad: usize,
+        stride_n: usize,
+        d: &mut [u16],
+    ) {
+        let mut pairs = [0u32; 8];
+        for j in 0..n {
+            let panel = (j / PANEL) * PANEL * k_pad;
+            let col = j % PANEL;
+            let row = &src[j * stride_n..j * stride_n + k];
+            for c in (0..k).step_by(16) {
+                // SAFETY: row holds k ≥ c + 16 floats; pairs holds 8 u32 = 16 u16.
+                unsafe {
+                    let v = round16(_mm512_loadu_ps(row.as_ptr().add(c)));
+                    _mm256_storeu_si256(pairs.as_mut_ptr().cast(), _mm512_cvtepi32_epi16(v));
+                }
+                for (t, &p) in pairs.iter().enumerate() {
+                    // VNNI row r = c/2 + t of the panel, column `col`: two u16 at
+                    // r·2·PANEL + 2·col.
+                    let at = panel + (c / 2 + t) * 2 * PANEL + 2 * col;
+                    d[at] = p as u16;
+                    d[at + 1] = (p >> 16) as u16;
+                }
+            }
+        }
+    }
+
+    /// Columns `j < n` (`n % 16 == 0`) of rows `kk < k` at `src[kk·stride_k + j]`: two rows
+    /// interleave into one VNNI row of each panel.
+    ///
+    /// # Safety
+    /// As [`pack_rows_avx512`].
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn pack_cols_avx512(
+        src: &[f32],
+        n: usize,
+        k: usize,
+        k_pad: usize,
+        stride_k: usize,
+        d: &mut [u16],
+    ) {
+        for r in 0..k.div_ceil(2) {
+            let r0 = &src[2 * r * stride_k..2 * r * stride_k + n];
+            let r1 =
+                (2 * r + 1 < k).then(|| &src[(2 * r + 1) * stride_k..(2 * r + 1) * stride_k + n]);
+            for p in 0..n / PANEL {
+                // SAFETY: both rows hold n ≥ 16p + 16 floats; the destination is VNNI row r
+                // of panel p, 32 u16 inside `d`.
+                unsafe {
+                    let lo = round16(_mm512_loadu_ps(r0.as_ptr().add(p * PANEL)));
+                    let hi = match r1 {
+                        Some(r1) => round16(_mm512_loadu_ps(r1.as_ptr().add(p * PANEL))),
+                        None => _mm512_setzero_si512(),
+                    };
+                    let v = _mm512_or_si512(
+                        _mm512_and_si512(lo, _mm512_set1_epi32(0xFFFF)),
+                        _mm512_slli_epi32::<16>(hi),
+                    );
+                    let at = p * PANEL * k_pad + r * 2 * PANEL;
+                    _mm512_storeu_si512(d.as_mut_ptr().add(at).cast(), v);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,6 +508,37 @@ mod tests {
                 };
                 assert_eq!(v, want, "({kk}, {j})");
             }
+        }
+    }
+
+    #[test]
+    fn strided_packing_equals_pack_b_of_the_gathered_matrix() {
+        // Rows (keys: stride_k = 1) and columns (values: stride_n = 1), with a NaN and a
+        // tie, odd and padded depths: the vector forms give pack_b's bytes.
+        for &(n, k) in &[(17usize, 64usize), (32, 33), (64, 7), (48, 160), (3, 16)] {
+            let ld = k + 5;
+            let mut src: Vec<f32> = (0..n * ld)
+                .map(|i| (i as f32 * 0.731).sin() * 3.0)
+                .collect();
+            src[1] = f32::NAN;
+            src[2] = f32::from_bits(0x3F80_8000); // exactly halfway between two bf16
+            let gathered: Vec<f32> = (0..n)
+                .flat_map(|j| src[j * ld..j * ld + k].to_vec())
+                .collect();
+            let (want, k_pad, _) = pack_b(&gathered, n, k);
+            let (got, got_k_pad) = pack_b_strided(&src, n, k, ld, 1);
+            assert_eq!(k_pad, got_k_pad);
+            assert_eq!(got.as_slice(), want.as_slice(), "rows n={n} k={k}");
+            // The transpose: B[kk][j] = t[kk·ldt + j].
+            let ldt = n + 3;
+            let mut t = vec![0f32; k * ldt];
+            for j in 0..n {
+                for kk in 0..k {
+                    t[kk * ldt + j] = gathered[j * k + kk];
+                }
+            }
+            let (got, _) = pack_b_strided(&t, n, k, 1, ldt);
+            assert_eq!(got.as_slice(), want.as_slice(), "cols n={n} k={k}");
         }
     }
 }

@@ -55,6 +55,14 @@ impl PackedBf16 {
         PackedBf16 { n, k, k_pad, data }
     }
 
+    /// Packs a strided operand as a weight: `W[j, kk] = src[j·stride_n + kk·stride_k]`,
+    /// `[n, k]` (see [`crate::bf16::pack_b_strided`]): attention's keys (`W = K`, for
+    /// `Q·Kᵀ`) and values (`W = Vᵀ`, for `P·V`) of one head and sequence.
+    pub fn from_strided(src: &[f32], n: usize, k: usize, stride_n: usize, stride_k: usize) -> Self {
+        let (data, k_pad) = crate::bf16::pack_b_strided(src, n, k, stride_n, stride_k);
+        PackedBf16 { n, k, k_pad, data }
+    }
+
     /// Bytes of packed weight.
     pub fn size_bytes(&self) -> usize {
         self.data.len() * 2

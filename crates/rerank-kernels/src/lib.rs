@@ -42,6 +42,7 @@ pub mod activation;
 pub(crate) mod amx;
 pub(crate) mod amx_int8;
 pub mod attention;
+pub mod attention_bf16;
 pub(crate) mod bf16;
 pub mod buffer;
 pub mod embed;

@@ -110,7 +110,7 @@ const ERF_FAST_P: [f32; 7] = [
     -2.101_024e-6,
     -5.692_506_4e-5,
     -7.349_906_3e-4,
-    -2.954_600e-3,
+    -2.954_6e-3,
     -1.609_603_3e-2,
 ];
 /// Denominator of [`erf_fast`] in powers of x² (highest first).

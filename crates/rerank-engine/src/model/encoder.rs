@@ -95,20 +95,11 @@ pub(crate) struct BertEncoder {
     hidden: usize,
     intermediate: usize,
     act: Activation,
+    /// Attention products in bf16 ([`Attention::run_bf16`]): under the bf16 and int8
+    /// precisions, whose linear layers already round their inputs to bf16 or coarser.
+    bf16_attention: bool,
     /// Reused by one forward pass at a time; concurrent callers allocate their own.
     workspace: Mutex<Workspace>,
-}
-
-/// Precision of the feed-forward down projection (`output.dense`): bf16 under int8 (its
-/// input, the GELU output, is heavy-tailed: in int8 it doubled the largest logit error on
-/// minilm-l6-sotu-ce, 0.108 → 0.240, see `tests/int8_parity.rs` and the README's int8
-/// section); else `precision`.
-fn ffn_down_precision(precision: Precision) -> Precision {
-    if precision == Precision::Int8 {
-        Precision::Bf16
-    } else {
-        precision
-    }
 }
 
 impl BertEncoder {
@@ -139,7 +130,7 @@ impl BertEncoder {
                         true,
                     )?,
                     intermediate: lin("intermediate.dense", h, i)?.build(precision),
-                    output: lin("output.dense", i, h)?.build(ffn_down_precision(precision)),
+                    output: lin("output.dense", i, h)?.build(precision),
                     out_norm: load_layer_norm(w, &format!("{p}.output.LayerNorm"), h, eps, true)?,
                 })
             })
@@ -152,6 +143,7 @@ impl BertEncoder {
             hidden: h,
             intermediate: i,
             act: s.hidden_act,
+            bf16_attention: precision != Precision::F32,
             workspace: Mutex::new(Workspace::default()),
         })
     }
@@ -285,7 +277,8 @@ impl BertEncoder {
                     q: HeadLayout::row_major(h, d),
                     ..attn
                 };
-                attn_q.run(
+                self.attention(
+                    &attn_q,
                     &q,
                     &qkv[kv_offset..],
                     &qkv[2 * kv_offset..],
@@ -298,7 +291,8 @@ impl BertEncoder {
             }
             let spec = OutSpec::with_layout(qkv_out, 0..3 * h);
             layer.qkv.forward_to(x, h, t, qkv, &spec, par);
-            attn.run(
+            self.attention(
+                &attn,
                 qkv,
                 &qkv[kv_offset..],
                 &qkv[2 * kv_offset..],
@@ -312,6 +306,25 @@ impl BertEncoder {
             TokenSelection::All => None,
             // Only without layers: the embeddings of the selected rows.
             _ => Some(picked(x)),
+        }
+    }
+
+    /// `attn` in this encoder's precision: f32, or bf16 products (see `bf16_attention`).
+    #[allow(clippy::too_many_arguments)]
+    fn attention(
+        &self,
+        attn: &Attention,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        out: &mut [f32],
+        spans: &[SeqSpan],
+        par: Parallelism,
+    ) {
+        if self.bf16_attention {
+            attn.run_bf16(q, k, v, out, spans, par);
+        } else {
+            attn.run(q, k, v, out, spans, par);
         }
     }
 
