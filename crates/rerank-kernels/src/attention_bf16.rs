@@ -1,5 +1,5 @@
 //! Attention with bf16 products, for the bf16 and int8 precisions: `S = bf16(Q)·bf16(K)ᵀ`
-//! and `O = bf16(P)·bf16(V)` on the bf16 GEMM ([`crate::gemm_bf16`]: AMX, AVX512-BF16, AVX2
+//! and `O = bf16(P)·bf16(V)` on the bf16 GEMM (`gemm_bf16`: AMX, AVX512-BF16, AVX2
 //! or portable, f32 sums), the softmax in f32 between them — what PyTorch's bf16 autocast and
 //! OpenVINO's bf16 inference do. Per (sequence, head) task: the head's keys are packed as the
 //! GEMM's weight (`W = K`, `[keys, head_dim]`), its values transposed (`W = Vᵀ`,
@@ -8,7 +8,7 @@
 //! Bits: a query's output depends only on its own row and its sequence's keys and values
 //! (the GEMM's rows are independent of their batch), so a score still never depends on the
 //! batch, and computing one query row of a sequence gives the bits of computing all of them.
-//! Masks other than bidirectional (and score blocks over [`SCORE_BUDGET`]) take the f32
+//! Masks other than bidirectional (and score blocks over 2²⁰ floats) take the f32
 //! attention ([`Attention::run`]).
 
 use std::cell::RefCell;

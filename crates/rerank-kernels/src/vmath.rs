@@ -125,8 +125,9 @@ const ERF_FAST_Q: [f32; 5] = [
 /// `erf` as one rational function `x·P(x²) / Q(x²)` of `x` clamped to `[−4, 4]` (the
 /// approximation XLA and Eigen use for f32): about twice as fast as [`erf`] in vector form,
 /// with an absolute error below 5e-7 (4.7e-7 the largest seen against libm's f64 `erf`,
-/// near ±3.9; tested on 8·10⁵ points of `[−6, 6]` in `erf_fast_within_5e7`). For [`gelu_erf_fast`], whose output
-/// the bf16 and int8 modes round to bf16 (relative step 2⁻⁸) anyway.
+/// near ±3.9; tested on 8·10⁵ points of `[−6, 6]` in `erf_fast_within_5e7`). For
+/// [`gelu_erf_fast`], whose output the bf16 and int8 modes round to bf16 (relative step 2⁻⁸)
+/// or coarser anyway.
 #[inline(always)]
 pub fn erf_fast(a: f32) -> f32 {
     let x = a.clamp(-4.0, 4.0);
