@@ -24,8 +24,6 @@
 use std::cell::RefCell;
 use std::ops::Range;
 
-use rayon::prelude::*;
-
 use crate::buffer::{AlignedVec, SendPtr};
 use crate::gemm::{gemm_strided_serial, k_blocks};
 use crate::isa::Isa;
@@ -408,11 +406,7 @@ impl Attention {
                 }
             });
         };
-        if !par.is_parallel() || tasks <= 1 {
-            (0..tasks).for_each(run);
-        } else {
-            (0..tasks).into_par_iter().for_each(run);
-        }
+        par.for_each_task(tasks, run);
     }
 }
 

@@ -13,8 +13,6 @@
 
 use std::cell::RefCell;
 
-use rayon::prelude::*;
-
 use crate::attention::{Attention, AttentionMask, SeqSpan, SCORE_BUDGET};
 use crate::buffer::{AlignedVec, SendPtr};
 use crate::gemm_bf16::PackedBf16;
@@ -138,11 +136,7 @@ impl Attention {
                 }
             });
         };
-        if !par.is_parallel() || tasks <= 1 {
-            (0..tasks).for_each(run);
-        } else {
-            (0..tasks).into_par_iter().for_each(run);
-        }
+        par.for_each_task(tasks, run);
     }
 }
 

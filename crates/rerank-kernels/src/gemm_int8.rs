@@ -173,6 +173,14 @@ unsafe fn gemm_serial_raw(
                     scales,
                 )
             };
+            let scales = &scales[..];
+            // The epilogue of a computed block.
+            let finish_block = |d: Done| {
+                // SAFETY: `tiles[d.buf]` holds `d`'s sums, written by an earlier `block` and
+                // not overwritten since (the next block goes to the other buffer); the sink's
+                // contract is the caller's.
+                unsafe { finish(w, &*tiles.add(d.buf), d, scales, r0, sink, avx512) }
+            };
             let mut pending: Option<Done> = None;
             let mut cur = 0;
             for g in groups.clone() {
@@ -193,19 +201,7 @@ unsafe fn gemm_serial_raw(
                     // mb); tiles[cur] holds 32 × 32 i32 and is not the pending block's.
                     unsafe { block(isa, pa.add(i0 * k_pad), k_pad, b0, b1, dst, rows) };
                     if let Some(d) = pending.take() {
-                        // SAFETY: the sink's contract is the caller's.
-                        unsafe {
-                            finish(
-                                w,
-                                &*tiles.add(d.buf),
-                                d,
-                                0..d.rows,
-                                scales,
-                                r0,
-                                sink,
-                                avx512,
-                            )
-                        };
+                        finish_block(d);
                     }
                     pending = Some(Done {
                         buf: cur,
@@ -219,19 +215,7 @@ unsafe fn gemm_serial_raw(
             }
             // The row scales are overwritten by the next row block: finish this one's last.
             if let Some(d) = pending.take() {
-                // SAFETY: as above.
-                unsafe {
-                    finish(
-                        w,
-                        &*tiles.add(d.buf),
-                        d,
-                        0..d.rows,
-                        scales,
-                        r0,
-                        sink,
-                        avx512,
-                    )
-                };
+                finish_block(d);
             }
         }
     });
@@ -256,18 +240,22 @@ struct Done {
 /// `r0 + done.i0 ..` and columns `done.j0 .. + done.ncols` (see [`gemm_serial_raw`]);
 /// `avx512` only if the CPU has AVX-512F.
 #[inline]
-#[allow(clippy::too_many_arguments)]
 unsafe fn finish(
     w: &PackedI8,
     tile: &[i32; BLOCK * BLOCK],
     done: Done,
-    rows: Range<usize>,
     scales: &[f32],
     r0: usize,
     sink: Sink,
     avx512: bool,
 ) {
-    let Done { i0, j0, ncols, .. } = done;
+    let Done {
+        i0,
+        rows,
+        j0,
+        ncols,
+        ..
+    } = done;
     let sw = &w.ops.scale[j0..j0 + BLOCK];
     let comp = &w.ops.comp[j0..j0 + BLOCK];
     match sink {
@@ -279,7 +267,7 @@ unsafe fn finish(
                 // the padded 32 are only read up to ncols below.
                 Some(unsafe { std::slice::from_raw_parts(bias.add(j0), ncols) })
             };
-            for i in rows {
+            for i in 0..rows {
                 let row = r0 + i0 + i;
                 // SAFETY: row < m, columns j0..j0 + ncols ⊂ cols lie in one block of `out`
                 // (caller's contract), contiguous.
@@ -299,7 +287,7 @@ unsafe fn finish(
         }
         #[cfg(test)]
         Sink::I32 { c, ldc } => {
-            for i in rows {
+            for i in 0..rows {
                 let row = r0 + i0 + i;
                 // SAFETY: row < m, columns j0..j0 + ncols ≤ ldc (test sink).
                 let dst = unsafe { std::slice::from_raw_parts_mut(c.add(row * ldc + j0), ncols) };

@@ -2,8 +2,10 @@
 //! ([`crate::Linear::new`] takes it; everything else is f32).
 
 /// How a model's linear layers (Q/K/V, attention output, feed-forward up and down) compute.
-/// Everything else — embeddings, attention scores / softmax / context, norms, activations,
-/// residual adds, the classification head — is f32 in every mode.
+/// Embeddings, softmax, norms, residual adds and the classification head are f32 in every
+/// mode. Under bf16 and int8 the GEMM epilogues' GELU uses [`crate::vmath::erf_fast`] (error
+/// < 5e-7), and the BERT / XLM-R encoders run their attention products (`Q·Kᵀ`, `P·V`) as
+/// bf16 GEMMs ([`crate::Attention::run_bf16`]); f32 keeps the exact GELU and f32 attention.
 ///
 /// `#[non_exhaustive]`: more modes may come; match with a wildcard arm outside this crate,
 /// or better, ask the precision itself ([`Precision::compute_dtype`]).

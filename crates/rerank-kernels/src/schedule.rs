@@ -33,6 +33,16 @@ impl Parallelism {
     pub fn is_parallel(self) -> bool {
         self == Parallelism::Parallel && rayon::current_num_threads() > 1
     }
+
+    /// Runs `task(t)` for `t < tasks`: on rayon's pool when this allows it and there is more
+    /// than one task, else in order on the calling thread.
+    pub(crate) fn for_each_task(self, tasks: usize, task: impl Fn(usize) + Sync + Send) {
+        if !self.is_parallel() || tasks <= 1 {
+            (0..tasks).for_each(task);
+        } else {
+            (0..tasks).into_par_iter().for_each(task);
+        }
+    }
 }
 
 /// Shape of the task grid of one GEMM driver.
