@@ -53,21 +53,11 @@ pub fn k_padded(k: usize) -> usize {
 /// the module docs). Returns the buffer, `k_pad` and `n_pad` (a multiple of [`BLOCK`]).
 pub fn pack_b(weight: &[f32], n: usize, k: usize) -> (AlignedBf16, usize, usize) {
     assert_eq!(weight.len(), n * k, "weight is not [{n}, {k}]");
-    let k_pad = k_padded(k);
-    let n_pad = n.div_ceil(BLOCK) * BLOCK;
-    let mut data = AlignedBf16::zeros(n_pad * k_pad);
-    let d = data.as_mut_slice();
-    for j in 0..n {
-        let panel = &mut d[(j / PANEL) * PANEL * k_pad..][..PANEL * k_pad];
-        let col = (j % PANEL) * 2;
-        for (kk, &w) in weight[j * k..(j + 1) * k].iter().enumerate() {
-            panel[(kk / 2) * 2 * PANEL + col + kk % 2] = f32_to_bf16(w);
-        }
-    }
-    (data, k_pad, n_pad)
+    let (data, k_pad) = pack_b_strided(weight, n, k, k, 1);
+    (data, k_pad, n.div_ceil(BLOCK) * BLOCK)
 }
 
-/// [`pack_b`] of a strided operand: `B[kk][j] = src[j·stride_n + kk·stride_k]` for `j < n`,
+/// The packing of [`pack_b`] for a strided operand (which [`pack_b`] is, with stride `k`): `B[kk][j] = src[j·stride_n + kk·stride_k]` for `j < n`,
 /// `kk < k` (attention packs its keys, `stride_k = 1`, and its values, `stride_n = 1`, per
 /// head and sequence this way). Returns the buffer and `k_pad`.
 ///
@@ -511,10 +501,25 @@ mod tests {
         }
     }
 
+    /// The VNNI panels of `[n, k]` row-major `w`, element by element from the layout of the
+    /// module docs.
+    fn reference_panels(w: &[f32], n: usize, k: usize) -> Vec<u16> {
+        let (k_pad, n_pad) = (k.div_ceil(32) * 32, n.div_ceil(32) * 32);
+        let mut d = vec![0u16; n_pad * k_pad];
+        for j in 0..n {
+            for kk in 0..k {
+                d[(j / 16) * 16 * k_pad + (kk / 2) * 32 + (j % 16) * 2 + kk % 2] =
+                    f32_to_bf16(w[j * k + kk]);
+            }
+        }
+        d
+    }
+
     #[test]
     fn strided_packing_equals_pack_b_of_the_gathered_matrix() {
         // Rows (keys: stride_k = 1) and columns (values: stride_n = 1), with a NaN and a
-        // tie, odd and padded depths: the vector forms give pack_b's bytes.
+        // tie, odd and padded depths: the vector forms give the reference layout's bytes,
+        // and so does pack_b (contiguous rows).
         for &(n, k) in &[(17usize, 64usize), (32, 33), (64, 7), (48, 160), (3, 16)] {
             let ld = k + 5;
             let mut src: Vec<f32> = (0..n * ld)
@@ -525,10 +530,13 @@ mod tests {
             let gathered: Vec<f32> = (0..n)
                 .flat_map(|j| src[j * ld..j * ld + k].to_vec())
                 .collect();
-            let (want, k_pad, _) = pack_b(&gathered, n, k);
+            let want_vec = reference_panels(&gathered, n, k);
+            let want = &want_vec[..];
+            let (packed, k_pad, _) = pack_b(&gathered, n, k);
+            assert_eq!(packed.as_slice(), want, "pack_b n={n} k={k}");
             let (got, got_k_pad) = pack_b_strided(&src, n, k, ld, 1);
             assert_eq!(k_pad, got_k_pad);
-            assert_eq!(got.as_slice(), want.as_slice(), "rows n={n} k={k}");
+            assert_eq!(got.as_slice(), want, "rows n={n} k={k}");
             // The transpose: B[kk][j] = t[kk·ldt + j].
             let ldt = n + 3;
             let mut t = vec![0f32; k * ldt];
@@ -538,7 +546,7 @@ mod tests {
                 }
             }
             let (got, _) = pack_b_strided(&t, n, k, 1, ldt);
-            assert_eq!(got.as_slice(), want.as_slice(), "cols n={n} k={k}");
+            assert_eq!(got.as_slice(), want, "cols n={n} k={k}");
         }
     }
 }

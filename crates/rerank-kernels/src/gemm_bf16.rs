@@ -302,8 +302,8 @@ const GRID: Grid = Grid {
 
 impl PackedBf16 {
     /// `out[layout.offset(i, j)] = Σ_kk bf16(a[i·lda + kk])·bf16(W[j, kk]) + bias[j]`
-    /// (→ GELU, [`crate::vmath::gelu_erf_fast`]) for `i < m`, `j ∈ cols`, on `isa`, cut into tasks by the shared grid
-    /// when `par` allows. Other elements of `out` are left untouched.
+    /// (→ GELU, [`crate::vmath::gelu_erf_fast`]) for `i < m`, `j ∈ cols`, on `isa`, cut into
+    /// tasks by the shared grid when `par` allows. Other elements of `out` are left untouched.
     ///
     /// Panics unless `cols.start` is a multiple of 32, `cols.end ≤ n`, and `a`, `out` and
     /// `bias` (`[n]` at least) are large enough.

@@ -8,8 +8,7 @@
 //! `vpdpbusd` or portable code — the same integers on every path), the zero-point term
 //! `128·Σ_k q_w` is subtracted, and the epilogue computes, in f32,
 //! `acc as f32 · (s_a[i] · s_w[j]) + bias[j]` (then GELU with [`crate::vmath::erf_fast`]).
-//! So every instruction set,
-//! thread count and batch gives the same bits for a row.
+//! So every instruction set, thread count and batch gives the same bits for a row.
 //!
 //! Blocking and parallelism as the bf16 GEMM ([`super::gemm_bf16`]): row blocks of at most
 //! [`MC_INT8`] rows quantized once per task, 32×32 output blocks with the whole depth summed
@@ -384,8 +383,8 @@ const GRID: Grid = Grid {
 impl PackedI8 {
     /// `out[layout.offset(i, j)] = (Σ_kk q_a[i, kk]·q_w[j, kk]) · (s_a[i]·s_w[j]) + bias[j]`
     /// (→ GELU, [`crate::vmath::gelu_erf_fast`]) for `i < m`, `j ∈ cols`, on `isa`, cut into
-    /// tasks by the shared grid when `par` allows (see the module docs for the quantization). Other elements of `out`
-    /// are left untouched.
+    /// tasks by the shared grid when `par` allows (see the module docs for the quantization).
+    /// Other elements of `out` are left untouched.
     ///
     /// Panics unless `cols.start` is a multiple of 32, `cols.end ≤ n`, and `a`, `out` and
     /// `bias` (`[n]` at least) are large enough.

@@ -243,6 +243,23 @@ pub(crate) mod avx512 {
         _mm512_div_ps(p, q)
     }
 
+    /// `x / √2` as the GELUs compute it (`x · FRAC_1_SQRT_2`).
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn over_sqrt2(x: __m512) -> __m512 {
+        _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::FRAC_1_SQRT_2))
+    }
+
+    /// `x · 0.5 · (1 + e)` for `e = erf(x / √2)`, in PyTorch's operation order.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn gelu_of(x: __m512, e: __m512) -> __m512 {
+        _mm512_mul_ps(
+            _mm512_mul_ps(x, _mm512_set1_ps(0.5)),
+            _mm512_add_ps(_mm512_set1_ps(1.0), e),
+        )
+    }
+
     /// Lane-wise [`super::gelu_erf_fast`] (same bits).
     ///
     /// # Safety
@@ -250,14 +267,7 @@ pub(crate) mod avx512 {
     #[target_feature(enable = "avx512f")]
     #[inline]
     pub fn gelu_erf_fast(x: __m512) -> __m512 {
-        let e = erf_fast(_mm512_mul_ps(
-            x,
-            _mm512_set1_ps(std::f32::consts::FRAC_1_SQRT_2),
-        ));
-        _mm512_mul_ps(
-            _mm512_mul_ps(x, _mm512_set1_ps(0.5)),
-            _mm512_add_ps(_mm512_set1_ps(1.0), e),
-        )
+        gelu_of(x, erf_fast(over_sqrt2(x)))
     }
 
     /// Lane-wise [`super::gelu_erf`].
@@ -267,14 +277,7 @@ pub(crate) mod avx512 {
     #[target_feature(enable = "avx512f")]
     #[inline]
     pub fn gelu_erf(x: __m512) -> __m512 {
-        let e = erf(_mm512_mul_ps(
-            x,
-            _mm512_set1_ps(std::f32::consts::FRAC_1_SQRT_2),
-        ));
-        _mm512_mul_ps(
-            _mm512_mul_ps(x, _mm512_set1_ps(0.5)),
-            _mm512_add_ps(_mm512_set1_ps(1.0), e),
-        )
+        gelu_of(x, erf(over_sqrt2(x)))
     }
 }
 
